@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Three projects, mirroring the source tree:
+ * - unit: no network beyond loopback servers a test starts itself;
+ * - integration: real dockerd, Prometheus and registry on the local fleet (global setup brings it up);
+ * - e2e: the whole workflow on the local runtime.
+ * Integration and e2e files run one at a time: they share the fleet and two CPU cores.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
