@@ -1,0 +1,153 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { type ClusterLayout, ENGINE_PORT, PROMETHEUS_PORT } from './layout.js';
+import { FleetError, spawnDaemon, tail, waitFor } from './sys.js';
+
+export interface ClusterPids {
+  dockerd: number;
+  prometheus: number;
+}
+
+/** Address pool for the swarm's own networks, clear of the fleet's 10.x.0.0/16 links. */
+const SWARM_ADDR_POOL = '172.24.0.0/14';
+
+/**
+ * Starts dockerd inside the cluster's namespace, with data and exec roots of its own, the Engine
+ * API on the namespace's 127.0.0.1:2375 (where a manager exposes it to the SSM agent) plus a Unix
+ * socket for the harness, and trust for the fleet's registry.
+ */
+export async function startEngine(c: ClusterLayout, registry: string): Promise<number> {
+  await mkdir(c.dir, { recursive: true });
+  const log = join(c.dir, 'dockerd.log');
+  const pid = spawnDaemon(
+    c.netns,
+    'dockerd',
+    [
+      `--data-root=${join(c.dir, 'data')}`,
+      `--exec-root=${join(c.dir, 'exec')}`,
+      `--pidfile=${join(c.dir, 'dockerd.pid')}`,
+      `--host=unix://${c.socket}`,
+      `--host=tcp://127.0.0.1:${ENGINE_PORT}`,
+      `--cgroup-parent=/${c.cgroupParent}`,
+      `--insecure-registry=${registry}`,
+      '--userland-proxy=false',
+      '--log-level=warn',
+    ],
+    log,
+  );
+  const docker = engine(c);
+  await waitFor(
+    `dockerd of cluster ${c.name} to answer on ${c.socket}`,
+    async () => ((await docker.ping()) ? true : undefined),
+    30_000,
+    () => tail(log).then((t) => `dockerd log (${log}):\n${t}`),
+  );
+  return pid;
+}
+
+/** A dockerode client on the harness's Unix socket of a cluster. */
+export function engine(c: ClusterLayout): Docker {
+  return new Docker({ socketPath: c.socket });
+}
+
+/** Makes the engine a single-node swarm whose manager advertises the namespace's address. */
+export async function initSwarm(c: ClusterLayout): Promise<void> {
+  const docker = engine(c);
+  const info = await docker.info();
+  if (info.Swarm?.LocalNodeState === 'active') return;
+  try {
+    await docker.swarmInit({
+      ListenAddr: `0.0.0.0:2377`,
+      AdvertiseAddr: c.address,
+      DefaultAddrPool: [SWARM_ADDR_POOL],
+      SubnetSize: 24,
+    });
+  } catch (err) {
+    throw new FleetError(`swarm init on cluster ${c.name} failed: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
+  }
+  await waitFor(
+    `cluster ${c.name} to report an active swarm`,
+    async () => ((await docker.info()).Swarm?.ControlAvailable ? true : undefined),
+    20_000,
+  );
+}
+
+/**
+ * Prometheus inside the cluster's namespace, discovering the swarm's tasks (dockerswarm_sd_configs,
+ * role tasks) and scraping those whose service carries the label `deployer.scrape=true`, on the
+ * task's host-mode published port (the IPVS routing mesh does not run here). Every series gets the
+ * labels the analysis queries on: cluster, service, task_slot, task_id, and digest/role/deployment
+ * where the deployer set them.
+ */
+export function prometheusConfig(c: ClusterLayout): string {
+  const cfg = {
+    global: { scrape_interval: '5s', scrape_timeout: '4s', evaluation_interval: '5s' },
+    scrape_configs: [
+      {
+        job_name: 'swarm-tasks',
+        dockerswarm_sd_configs: [{ host: `unix://${c.socket}`, role: 'tasks', refresh_interval: '5s' }],
+        relabel_configs: [
+          { source_labels: ['__meta_dockerswarm_task_desired_state'], regex: 'running', action: 'keep' },
+          {
+            source_labels: ['__meta_dockerswarm_service_label_deployer_scrape'],
+            regex: 'true',
+            action: 'keep',
+          },
+          { source_labels: ['__meta_dockerswarm_task_port_publish_mode'], regex: 'host', action: 'keep' },
+          {
+            source_labels: ['__meta_dockerswarm_service_label_deployer_metrics_path'],
+            regex: '(.+)',
+            target_label: '__metrics_path__',
+          },
+          { target_label: 'cluster', replacement: c.name },
+          { source_labels: ['__meta_dockerswarm_service_name'], target_label: 'service' },
+          { source_labels: ['__meta_dockerswarm_task_slot'], target_label: 'task_slot' },
+          { source_labels: ['__meta_dockerswarm_task_id'], target_label: 'task_id' },
+          // The tasks role carries no image; the deployer labels the services it creates or updates
+          // (deployer.digest, deployer.role, deployer.deployment) and those become series labels.
+          {
+            regex: '__meta_dockerswarm_service_label_deployer_(digest|role|deployment)',
+            action: 'labelmap',
+            replacement: '$1',
+          },
+        ],
+      },
+    ],
+  };
+  // JSON is YAML: no YAML library needed for a config we generate.
+  return JSON.stringify(cfg, null, 2);
+}
+
+export async function startPrometheus(c: ClusterLayout): Promise<number> {
+  const dir = join(c.dir, 'prometheus');
+  await mkdir(join(dir, 'data'), { recursive: true });
+  const config = join(dir, 'prometheus.yml');
+  await writeFile(config, prometheusConfig(c));
+  const log = join(dir, 'prometheus.log');
+  const pid = spawnDaemon(
+    c.netns,
+    'prometheus',
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      '--storage.tsdb.retention.time=6h',
+      `--web.listen-address=0.0.0.0:${PROMETHEUS_PORT}`,
+      '--log.level=warn',
+    ],
+    log,
+  );
+  const url = prometheusUrl(c);
+  await waitFor(
+    `Prometheus of cluster ${c.name} at ${url}`,
+    async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined),
+    30_000,
+    () => tail(log).then((t) => `prometheus log (${log}):\n${t}`),
+  );
+  return pid;
+}
+
+/** Prometheus as the root namespace reaches it; inside the namespace it is 127.0.0.1:9090 too. */
+export const prometheusUrl = (c: ClusterLayout) => `http://${c.address}:${PROMETHEUS_PORT}`;

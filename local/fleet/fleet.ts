@@ -1,0 +1,294 @@
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { engine, initSwarm, prometheusUrl, startEngine, startPrometheus } from './cluster.js';
+import {
+  type ClusterLayout,
+  clusterLayout,
+  ENGINE_PORT,
+  type FleetOptions,
+  registryLayout,
+  resolveOptions,
+} from './layout.js';
+import {
+  addForwardRule,
+  checkConflicts,
+  createLink,
+  fleetInterfaces,
+  fleetRules,
+  listNetns,
+  removeNetwork,
+} from './network.js';
+import { preflight } from './preflight.js';
+import { eventsUrl, type RegistryCredentials, startRegistry } from './registry.js';
+import { alive, FleetError, killQuietly, netnsId, pidsInNetns, rssBytes, run } from './sys.js';
+
+/** What `status --json` prints: everything a test or a person needs to use the fleet. */
+export interface FleetStatus {
+  name: string;
+  stateDir: string;
+  healthy: boolean;
+  clusters: ClusterStatus[];
+  registry: {
+    /** host:port, as it appears in image references. */
+    address: string;
+    url: string;
+    username: string;
+    password: string;
+    eventsUrl: string;
+    healthy: boolean;
+  };
+}
+
+export interface ClusterStatus {
+  name: string;
+  namespace: string;
+  /** The manager's address inside its namespace. */
+  address: string;
+  /** For the docker CLI in the root namespace: `DOCKER_HOST=<this> docker service ls`. */
+  dockerHost: string;
+  /** Where the Engine API listens inside the namespace, as a manager exposes it to the SSM agent. */
+  engineEndpoint: string;
+  prometheusUrl: string;
+  swarm?: { nodeId: string; state: string; manager: boolean };
+  healthy: boolean;
+}
+
+interface FleetState {
+  options: FleetOptions;
+  credentials: RegistryCredentials;
+  pids: number[];
+  createdAt: string;
+}
+
+const stateFile = (o: FleetOptions) => join(o.stateDir, 'fleet.json');
+
+async function readState(o: FleetOptions): Promise<FleetState | undefined> {
+  const text = await readFile(stateFile(o), 'utf8').catch(() => undefined);
+  return text ? (JSON.parse(text) as FleetState) : undefined;
+}
+
+/**
+ * Brings the fleet up: idempotent (a healthy fleet of the same shape is left as it is) and
+ * self-healing (the leftovers of a crashed or killed earlier run are removed first).
+ */
+export async function up(
+  partial: Partial<FleetOptions> = {},
+  log: (line: string) => void = () => {},
+): Promise<FleetStatus> {
+  const o = resolveOptions(partial);
+  await preflight();
+  const previous = await readState(o);
+  if (previous && previous.options.clusters === o.clusters) {
+    const current = await status(o);
+    if (current.healthy) {
+      log(`fleet ${o.name} is already up with ${o.clusters} cluster(s)`);
+      return current;
+    }
+    log(`fleet ${o.name} is not healthy: rebuilding it`);
+  }
+  await checkConflicts(o);
+  await down(o);
+
+  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  const r = registryLayout(o);
+  const clusters = Array.from({ length: o.clusters }, (_, i) => clusterLayout(o, i + 1));
+  for (const link of [r, ...clusters]) await createLink(link);
+  await addForwardRule(o);
+
+  const registryAddress = `${r.address}:${r.port}`;
+  const [registry, ...clusterPids] = await Promise.all([
+    startRegistry(o, r),
+    ...clusters.map(async (c) => {
+      const dockerd = await startEngine(c, registryAddress);
+      await initSwarm(c);
+      const prometheus = await startPrometheus(c);
+      log(`cluster ${c.name} up: swarm manager at ${c.address}, Prometheus at ${prometheusUrl(c)}`);
+      return [dockerd, prometheus];
+    }),
+  ]);
+  const state: FleetState = {
+    options: o,
+    credentials: registry.credentials,
+    pids: [registry.pid, ...clusterPids.flat()],
+    createdAt: new Date().toISOString(),
+  };
+  await writeFile(stateFile(o), JSON.stringify(state, null, 2), { mode: 0o600 });
+  await chmod(stateFile(o), 0o600);
+  log(`registry up at ${registryAddress} (user ${registry.credentials.username})`);
+  return status(o);
+}
+
+/** Everything about the fleet, checked live: each engine's swarm, each Prometheus, the registry. */
+export async function status(partial: Partial<FleetOptions> = {}): Promise<FleetStatus> {
+  const o = resolveOptions(partial);
+  const state = await readState(o);
+  if (!state) throw new FleetError(`fleet ${o.name} is not up (no ${stateFile(o)})`, 'npm run fleet -- up');
+  const opts = state.options;
+  const r = registryLayout(opts);
+  const clusters = await Promise.all(
+    Array.from({ length: opts.clusters }, (_, i) => clusterStatus(clusterLayout(opts, i + 1))),
+  );
+  const registryUrl = `http://${r.address}:${r.port}`;
+  const registryHealthy = await fetch(`${registryUrl}/v2/`, { signal: AbortSignal.timeout(3000) })
+    .then((res) => res.status === 401)
+    .catch(() => false);
+  return {
+    name: opts.name,
+    stateDir: opts.stateDir,
+    healthy: registryHealthy && clusters.every((c) => c.healthy),
+    clusters,
+    registry: {
+      address: `${r.address}:${r.port}`,
+      url: registryUrl,
+      username: state.credentials.username,
+      password: state.credentials.password,
+      eventsUrl: eventsUrl(opts, r),
+      healthy: registryHealthy,
+    },
+  };
+}
+
+async function clusterStatus(c: ClusterLayout): Promise<ClusterStatus> {
+  const base = {
+    name: c.name,
+    namespace: c.netns,
+    address: c.address,
+    dockerHost: `unix://${c.socket}`,
+    engineEndpoint: `tcp://127.0.0.1:${ENGINE_PORT}`,
+    prometheusUrl: prometheusUrl(c),
+  };
+  try {
+    const info = await withTimeout(engine(c).info(), 3000, `engine of ${c.name}`);
+    const swarm = {
+      nodeId: String(info.Swarm?.NodeID ?? ''),
+      state: String(info.Swarm?.LocalNodeState ?? 'inactive'),
+      manager: Boolean(info.Swarm?.ControlAvailable),
+    };
+    const promReady = await fetch(`${prometheusUrl(c)}/-/ready`, { signal: AbortSignal.timeout(3000) })
+      .then((res) => res.ok)
+      .catch(() => false);
+    return { ...base, swarm, healthy: swarm.state === 'active' && swarm.manager && promReady };
+  } catch {
+    return { ...base, healthy: false };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Fleet namespaces that exist now, whatever the state file says (it may be gone). */
+async function fleetNamespaces(o: FleetOptions): Promise<string[]> {
+  const pattern = new RegExp(`^${o.name}-(c\\d+|reg)$`);
+  return (await listNetns()).filter((n) => pattern.test(n));
+}
+
+/** cgroup directories (every hierarchy) under which dockerd put the fleet's containers. */
+async function fleetCgroups(o: FleetOptions): Promise<string[]> {
+  const dirs: string[] = [];
+  const root = '/sys/fs/cgroup';
+  const hierarchies = await readdir(root).catch(() => [] as string[]);
+  const pattern = new RegExp(`^${o.name}-c\\d+$`);
+  for (const h of ['', ...hierarchies]) {
+    const entries = await readdir(join(root, h)).catch(() => [] as string[]);
+    for (const e of entries) if (pattern.test(e)) dirs.push(join(root, h, e));
+  }
+  return dirs;
+}
+
+async function walkCgroup(dir: string): Promise<{ dirs: string[]; pids: number[] }> {
+  const out = { dirs: [dir], pids: [] as number[] };
+  const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+  out.pids.push(...procs.split('\n').filter(Boolean).map(Number));
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory()) continue;
+    const sub = await walkCgroup(join(dir, e.name));
+    out.dirs.push(...sub.dirs);
+    out.pids.push(...sub.pids);
+  }
+  return out;
+}
+
+/** Every process of the fleet: daemons (by network namespace) and containers (by cgroup). */
+export async function fleetProcesses(partial: Partial<FleetOptions> = {}): Promise<number[]> {
+  const o = resolveOptions(partial);
+  const ids = new Set<string>();
+  for (const ns of await fleetNamespaces(o)) {
+    const id = await netnsId(ns);
+    if (id) ids.add(id);
+  }
+  const pids = new Set(await pidsInNetns(ids));
+  for (const dir of await fleetCgroups(o)) for (const pid of (await walkCgroup(dir)).pids) pids.add(pid);
+  const state = await readState(o);
+  for (const pid of state?.pids ?? []) {
+    // A recorded daemon pid counts only while it still runs the program we started.
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(o.stateDir)) pids.add(pid);
+  }
+  const living: number[] = [];
+  for (const pid of pids) if (await alive(pid)) living.push(pid);
+  return living;
+}
+
+/** Sum of resident memory of every fleet process, in bytes. */
+export async function fleetMemory(
+  partial: Partial<FleetOptions> = {},
+): Promise<{ processes: number; rssBytes: number }> {
+  const pids = await fleetProcesses(partial);
+  let total = 0;
+  for (const pid of pids) total += await rssBytes(pid);
+  return { processes: pids.length, rssBytes: total };
+}
+
+/** Mount points at or under a directory, deepest first. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Tears the fleet down to nothing: processes, namespaces, veths, cgroups, mounts, iptables rules and
+ * the state directory. Works from names alone, so it also cleans up after a crash or a kill -9.
+ */
+export async function down(partial: Partial<FleetOptions> = {}): Promise<void> {
+  const o = resolveOptions(partial);
+  for (let round = 0; ; round++) {
+    const pids = await fleetProcesses(o);
+    if (pids.length === 0) break;
+    if (round > 50) throw new FleetError(`fleet processes survive SIGKILL: ${pids.join(' ')}`);
+    for (const pid of pids) killQuietly(pid);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const dir of await fleetCgroups(o)) {
+    const { dirs } = await walkCgroup(dir);
+    for (const d of dirs.reverse()) await rmdir(d).catch(() => {});
+  }
+  await removeNetwork(o);
+  for (const m of await mountsUnder(o.stateDir)) await run('umount', ['-l', m], { allowFail: true });
+  await rm(o.stateDir, { recursive: true, force: true });
+}
+
+/** What a fleet left behind, if anything: the check behind "down leaves nothing". */
+export async function leftovers(partial: Partial<FleetOptions> = {}) {
+  const o = resolveOptions(partial);
+  return {
+    processes: await fleetProcesses(o),
+    namespaces: await fleetNamespaces(o),
+    interfaces: await fleetInterfaces(o),
+    cgroups: await fleetCgroups(o),
+    mounts: await mountsUnder(o.stateDir),
+    iptablesRules: await fleetRules(o),
+    stateDir: await readdir(o.stateDir).then(
+      () => true,
+      () => false,
+    ),
+  };
+}
