@@ -14,8 +14,8 @@ import {
   checkConflicts,
   createLink,
   fleetInterfaces,
+  fleetNamespaces,
   fleetRules,
-  listNetns,
   removeNetwork,
 } from './network.js';
 import { preflight } from './preflight.js';
@@ -179,12 +179,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Fleet namespaces that exist now, whatever the state file says (it may be gone). */
-async function fleetNamespaces(o: FleetOptions): Promise<string[]> {
-  const pattern = new RegExp(`^${o.name}-(c\\d+|reg)$`);
-  return (await listNetns()).filter((n) => pattern.test(n));
 }
 
 /** cgroup directories (every hierarchy) under which dockerd put the fleet's containers. */

@@ -112,23 +112,31 @@ export async function fleetRules(o: FleetOptions): Promise<string[]> {
   return stdout.split('\n').filter((l) => l.includes(ruleComment(o)));
 }
 
-/** Removes namespaces, veths and rules; safe to call on a fleet that is half there or not there at all. */
+/**
+ * Removes the fleet's namespaces, veths and rules, found by name (whatever the cluster count was);
+ * safe to call on a fleet that is half there or not there at all.
+ */
 export async function removeNetwork(o: FleetOptions): Promise<void> {
-  const existing = new Set(await listNetns());
-  for (const link of allLinks(o)) {
-    if (existing.has(link.netns)) await run('ip', ['netns', 'del', link.netns], { allowFail: true });
-    // The host end disappears with its peer once the namespace is gone; delete it in case it lingers.
-    await run('ip', ['link', 'del', link.hostIf], { allowFail: true });
-  }
+  for (const ns of await fleetNamespaces(o)) await run('ip', ['netns', 'del', ns], { allowFail: true });
+  // A host end disappears with its peer once the namespace is gone; delete any that lingers.
+  for (const ifname of await fleetInterfaces(o))
+    await run('ip', ['link', 'del', ifname], { allowFail: true });
   while ((await run('iptables', forwardRuleArgs(o, '-C'), { allowFail: true })).code === 0) {
     await run('iptables', forwardRuleArgs(o, '-D'));
   }
 }
 
-/** Host interfaces whose name starts with the fleet's prefix. */
+/** The fleet's namespaces that exist now: <name>-reg and <name>-c<i>. */
+export async function fleetNamespaces(o: FleetOptions): Promise<string[]> {
+  const pattern = new RegExp(`^${o.name}-(c\\d+|reg)$`);
+  return (await listNetns()).filter((n) => pattern.test(n));
+}
+
+/** Host ends of the fleet's veth pairs that exist now: <name>h<i>. */
 export async function fleetInterfaces(o: FleetOptions): Promise<string[]> {
   const { stdout } = await run('ip', ['-j', 'link', 'show']);
-  const names = (JSON.parse(stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
-  const ours = new Set(allLinks(o).map((l) => l.hostIf));
-  return names.filter((n) => ours.has(n));
+  const pattern = new RegExp(`^${o.name}h\\d+$`);
+  return (JSON.parse(stdout) as Array<{ ifname: string }>)
+    .map((l) => l.ifname)
+    .filter((n) => pattern.test(n));
 }
