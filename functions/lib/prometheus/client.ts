@@ -236,12 +236,12 @@ export class PrometheusClient {
           `Prometheus at ${this.endpoint} did not answer within ${timeoutMs} ms`,
         );
         finish(error);
-        request.destroy(error);
+        request.destroy();
       }, timeoutMs);
       const onAbort = () => {
         const error = new PrometheusAbortedError(`Prometheus query to ${this.endpoint} aborted`);
         finish(error);
-        request.destroy(error);
+        request.destroy();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       request.on('error', (error) => finish(this.networkError(error, secrets)));
@@ -249,6 +249,7 @@ export class PrometheusClient {
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
+          if (settled) return;
           size += chunk.length;
           if (size > this.maxResponseBytes) {
             const error = new PrometheusResponseError(
@@ -256,7 +257,7 @@ export class PrometheusClient {
               { statusCode: response.statusCode },
             );
             finish(error);
-            request.destroy(error);
+            request.destroy();
             return;
           }
           chunks.push(chunk);
