@@ -71,3 +71,12 @@ export class AnalysisStateError extends DeployerError {
   override readonly name = 'AnalysisStateError';
   readonly retryable = false;
 }
+
+/**
+ * The round was aborted (the Lambda's deadline signal) before it completed. Nothing was counted:
+ * running the same round again is safe.
+ */
+export class AnalysisAbortedError extends DeployerError {
+  override readonly name = 'AnalysisAbortedError';
+  readonly retryable = true;
+}

@@ -5,7 +5,8 @@
  * decision record (see record.ts), not into the state.
  */
 import type { QueryFn } from '../prometheus/client.js';
-import { AnalysisStateError } from './errors.js';
+import { PrometheusAbortedError } from '../prometheus/errors.js';
+import { AnalysisAbortedError, AnalysisStateError } from './errors.js';
 import {
   compileMetric,
   describeMeasurement,
@@ -230,7 +231,7 @@ export function decisiveSentence(measurement: Measurement, status: MetricStatus,
  * evaluation time of every query in the round, so canary and baseline see the same window.
  * A state that is already decided is returned unchanged, without querying.
  * @throws AnalysisStateError when the state does not match the metrics or a variable is unusable
- * @throws PrometheusAbortedError (or the signal's reason) when `options.signal` aborts the round
+ * @throws AnalysisAbortedError when `options.signal` aborts the round (nothing is counted)
  */
 export async function runRound(
   state: AnalysisState | undefined | null,
@@ -251,7 +252,7 @@ export async function runRound(
     return status.phase === 'Running' && Date.parse(status.nextAt) <= now.getTime() + DUE_TOLERANCE_MS;
   });
   const round = current.round + (due.length > 0 ? 1 : 0);
-  const measurements = await Promise.all(
+  const measuring = Promise.all(
     due.map((metric) => {
       const status = current.metrics[metric.name] as MetricStatus;
       return measureMetric({
@@ -265,7 +266,18 @@ export async function runRound(
       });
     }),
   );
-  options.signal?.throwIfAborted();
+  let measurements: Measurement[];
+  try {
+    measurements = await measuring;
+    if (options.signal?.aborted) throw options.signal.reason;
+  } catch (error) {
+    if (options.signal?.aborted || error instanceof PrometheusAbortedError) {
+      throw new AnalysisAbortedError('the measurement round was aborted; nothing was counted', {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 
   const statuses: Record<string, MetricStatus> = { ...current.metrics };
   due.forEach((metric, index) => {

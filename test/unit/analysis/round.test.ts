@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AnalysisStateError } from '../../../functions/lib/analysis/errors.js';
+import { AnalysisAbortedError, AnalysisStateError } from '../../../functions/lib/analysis/errors.js';
 import { type MetricInput, parseAnalysisPolicy, parseMetric } from '../../../functions/lib/analysis/model.js';
 import { appendToRecord, type DecisionRecord } from '../../../functions/lib/analysis/record.js';
 import {
@@ -493,7 +493,26 @@ describe('runRound: verdicts over sequences of rounds', () => {
       const metrics = [parseMetric(metric())];
       await expect(
         runRound(undefined, metrics, VARS, query, new Date(START), { signal: controller.signal }),
-      ).rejects.toThrow(PrometheusAbortedError);
+      ).rejects.toThrow(AnalysisAbortedError);
+    });
+
+    it('throws on an abort that comes after the queries answered', async () => {
+      const controller = new AbortController();
+      const query: QueryFn = async () => {
+        controller.abort();
+        return vector(1);
+      };
+      const metrics = [parseMetric(metric())];
+      const error = await runRound(undefined, metrics, VARS, query, new Date(START), {
+        signal: controller.signal,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AnalysisAbortedError);
+      expect(error).toMatchObject({ name: 'AnalysisAbortedError', retryable: true });
+    });
+
+    it('accepts its own parsed metrics again (the workflow carries them as JSON)', () => {
+      const policy = parseAnalysisPolicy({ metrics: [metric({ minTraffic: { query: 't', threshold: 1 } })] });
+      expect(parseAnalysisPolicy(JSON.parse(JSON.stringify(policy)))).toEqual(policy);
     });
   });
 });
