@@ -270,6 +270,60 @@ export async function down(partial: Partial<FleetOptions> = {}): Promise<void> {
   await rm(o.stateDir, { recursive: true, force: true });
 }
 
+/**
+ * Stops one cluster's Prometheus (for "Prometheus is down" tests); `startClusterPrometheus` brings it
+ * back with the same configuration and data. The rest of the fleet is untouched.
+ */
+export async function stopClusterPrometheus(
+  cluster: string,
+  partial: Partial<FleetOptions> = {},
+): Promise<void> {
+  const c = await findCluster(cluster, partial);
+  const id = await netnsId(c.netns);
+  if (!id)
+    throw new FleetError(`cluster ${cluster} has no namespace: is the fleet up?`, 'npm run fleet -- up');
+  for (const pid of await pidsInNetns(new Set([id]))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.startsWith('prometheus\0')) killQuietly(pid, 'SIGKILL');
+  }
+  const url = `${prometheusUrl(c)}/-/ready`;
+  for (let i = 0; i < 50; i++) {
+    if (
+      !(await fetch(url, { signal: AbortSignal.timeout(500) }).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new FleetError(`Prometheus of cluster ${cluster} still answers after SIGKILL`);
+}
+
+export async function startClusterPrometheus(
+  cluster: string,
+  partial: Partial<FleetOptions> = {},
+): Promise<void> {
+  const c = await findCluster(cluster, partial);
+  const o = resolveOptions(partial);
+  const pid = await startPrometheus(c);
+  const state = await readState(o);
+  if (state) {
+    state.pids.push(pid);
+    await writeFile(stateFile(o), JSON.stringify(state, null, 2), { mode: 0o600 });
+  }
+}
+
+async function findCluster(name: string, partial: Partial<FleetOptions>): Promise<ClusterLayout> {
+  const o = resolveOptions(partial);
+  const state = await readState(o);
+  if (!state) throw new FleetError(`fleet ${o.name} is not up`, 'npm run fleet -- up');
+  const index = Number(/^c(\d+)$/.exec(name)?.[1]);
+  if (!(index >= 1 && index <= state.options.clusters))
+    throw new FleetError(`fleet ${o.name} has no cluster "${name}"`);
+  return clusterLayout(state.options, index);
+}
+
 /** What a fleet left behind, if anything: the check behind "down leaves nothing". */
 export async function leftovers(partial: Partial<FleetOptions> = {}) {
   const o = resolveOptions(partial);
