@@ -131,7 +131,7 @@ export async function preflight(
   }
   const nodes = await engine.request<Node[]>({ method: 'GET', path: '/nodes', signal });
   const leader = nodes.find((n) => n.ManagerStatus?.Leader);
-  if (!leader || leader.ManagerStatus?.Reachability !== 'reachable') {
+  if (leader?.ManagerStatus?.Reachability !== 'reachable') {
     throw new NoSwarmLeaderError(
       `${where}: the swarm has no reachable leader, so it cannot accept changes now`,
     );
