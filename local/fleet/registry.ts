@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { encodeRegistryAuth } from '../../functions/lib/swarm/registry-auth.js';
 import type { FleetOptions, RegistryLayout } from './layout.js';
 import { spawnDaemon, tail, waitFor } from './sys.js';
 
@@ -63,12 +64,7 @@ export async function startRegistry(
   return { pid, credentials };
 }
 
-/**
- * The X-Registry-Auth header value the Engine API expects for a pull: the JSON auth config in
- * base64url WITH padding. The engine decodes it with Go's base64.URLEncoding, which rejects unpadded
- * input and then pulls with no credentials at all (Node's 'base64url' drops the padding).
- */
+/** The X-Registry-Auth header value for the fleet's registry (the production encoder, see there). */
 export function registryAuthHeader(serveraddress: string, c: RegistryCredentials): string {
-  const json = JSON.stringify({ username: c.username, password: c.password, serveraddress });
-  return Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+  return encodeRegistryAuth(c.username, c.password, serveraddress);
 }
