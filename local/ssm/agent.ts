@@ -337,8 +337,15 @@ class AgentSession {
     this.port?.stop();
     this.clearTimers();
     if (!this.killed) {
-      // PrepareToCloseChannel: up to 2 s for the outgoing buffer to empty.
-      await this.dataChannel?.flush(2000);
+      // PrepareToCloseChannel: up to 2 s for the outgoing buffer to empty (no wait once the
+      // service has closed the channel: nothing can be acknowledged any more).
+      const ws = this.ws;
+      if (ws !== undefined && ws.readyState === WebSocket.OPEN) {
+        await Promise.race([
+          this.dataChannel?.flush(2000),
+          new Promise((resolve) => ws.once('close', resolve)),
+        ]);
+      }
       this.dataChannel?.close();
       // agent_task_complete on the control channel carries the session's result to the service.
       this.agent.sendControl(MessageType.AgentTaskComplete, {
@@ -351,7 +358,6 @@ class AgentSession {
         InstanceId: this.agent.target,
         Output: output,
       });
-      const ws = this.ws;
       this.ws = undefined;
       ws?.close(1000);
     }

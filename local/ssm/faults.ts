@@ -128,10 +128,11 @@ export class Faults {
   private config: FaultConfig | undefined;
   random: () => number = mulberry32(1);
 
-  /** Sets (replaces) the faults; the generator restarts from the seed. */
+  /** Sets (replaces) the faults; the generator restarts from the seed and the counters from 0. */
   set(config: FaultConfig): void {
     this.config = config;
     this.random = mulberry32(config.seed ?? 1);
+    this.resetStats();
   }
 
   clear(): void {
