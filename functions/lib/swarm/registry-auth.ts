@@ -1,4 +1,4 @@
-import { type ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
+import { type ECRClient, GetAuthorizationTokenCommand, type GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
 import { DeployerError } from '../errors.js';
 
 /** Registry credentials could not be obtained (ECR refused, or answered without a token). */
