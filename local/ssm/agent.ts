@@ -769,6 +769,8 @@ class AgentSession {
         dataChannel.writeOutput(data, () => socket.resume());
       });
       socket.on('drain', () => dataChannel.resume());
+      // A read that hits EOF ends the connection (port_basic.go WritePump, handleTCPReadError).
+      socket.on('end', () => socket.destroy());
       socket.on('error', () => {});
       socket.on('close', () => {
         if (connection !== socket || stopped) return;

@@ -57,6 +57,7 @@ export class FaultLink {
 
   send(frame: Buffer): void {
     if (this.closed) return;
+    this.faults.onFrame?.(this.direction, frame);
     const config = this.faults.activeFor(this.direction);
     const stats = this.faults.stats;
     stats.relayed++;
@@ -125,6 +126,8 @@ export class Faults {
    * (the client must notice by itself, as when the real service waits for the agent to return).
    */
   agentLoss: 'channel_closed' | 'silent' = 'channel_closed';
+  /** Sees every binary frame the relay passes on, before faults (for tests and debugging). */
+  onFrame: ((direction: FaultDirection, frame: Buffer) => void) | undefined;
   private config: FaultConfig | undefined;
   random: () => number = mulberry32(1);
 

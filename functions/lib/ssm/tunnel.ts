@@ -58,9 +58,12 @@ export interface OpenTunnelOptions {
   signal?: AbortSignal;
   /** The most time from StartSession to HandshakeComplete (default 20 s). */
   connectTimeoutMs?: number;
-  /** Fail the tunnel when the agent acknowledges nothing for this long (default 60 s). */
+  /** Fail the tunnel when a message stays unacknowledged this long (default 30 s; resends run every 0.2–1 s). */
   ackTimeoutMs?: number;
-  /** While streams are open and nothing is in flight, probe the agent this often (default 15 s). */
+  /**
+   * While streams are open and the tunnel is idle, send a smux NOP this often (default 10 s): its
+   * acknowledgement proves the agent is there, so a vanished agent is noticed within keepaliveMs + ackTimeoutMs.
+   */
   keepaliveMs?: number;
   /** ResumeSession attempts after the websocket is lost (default 5, like the plugin). */
   maxReconnects?: number;
@@ -182,7 +185,7 @@ class SessionTunnel implements Tunnel {
       onStreamMessage: (message) => this.onStreamMessage(message),
       onChannelClosed: (content) => this.onChannelClosed(content),
       onFailure: (error) => this.fail(error),
-      ackTimeoutMs: options.ackTimeoutMs ?? 60_000,
+      ackTimeoutMs: options.ackTimeoutMs ?? 30_000,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
     const open = (): Duplex => this.connect();
@@ -665,7 +668,7 @@ class SessionTunnel implements Tunnel {
   }
 
   private startKeepalive(): void {
-    const interval = this.options.keepaliveMs ?? 15_000;
+    const interval = this.options.keepaliveMs ?? 10_000;
     // Agents up to 3.1.1511.0 may run smux keepalive on their side and close a session that
     // received nothing for 30 s: the plugin then keeps its own 10 s NOPs, and so do we.
     const period = this.sendKeepalive ? Math.min(interval, 10_000) : interval;

@@ -11,6 +11,7 @@ import {
   TunnelConnectError,
   TunnelHandshakeError,
 } from '../../../functions/lib/ssm/errors.js';
+import { decodeMessage, PayloadType } from '../../../functions/lib/ssm/message.js';
 import {
   dockerOptions,
   openTunnel,
@@ -151,6 +152,22 @@ describe('openTunnel through the real SDK, the stand-in and the agent', () => {
     expect(tunnel.stats().resent).toBeGreaterThan(0);
   });
 
+  it('works with an agent that resends exactly as upstream (oldest message, once per tick)', async () => {
+    const target = 'mi-0a1b2c3d4e5f60006';
+    await extraAgent(target, { faithfulResend: true });
+    standIn.faults.set({ drop: 0.1, reorder: 0.05, seed: 11 });
+    const tunnel = await open({ portNumber: engine.port, target });
+
+    const responses = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => get(tunnel.agent, `/echo/${i}`)),
+    );
+
+    expect(responses.map((response) => response.body)).toEqual(
+      Array.from({ length: 64 }, (_, i) => `echo ${i}`),
+    );
+    expect(standIn.faults.stats.dropped).toBeGreaterThan(0);
+  });
+
   it('survives duplicated and delayed frames', async () => {
     standIn.faults.set({ duplicate: 0.1, delay: 0.05, delayMs: 30, seed: 3 });
     const tunnel = await open({ portNumber: engine.port });
@@ -272,12 +289,21 @@ describe('openTunnel through the real SDK, the stand-in and the agent', () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => get(tunnel.agent, `/echo/${i}`)));
     expect(engine.connections()).toBeGreaterThan(0);
 
+    const flags: string[] = [];
+    standIn.faults.onFrame = (direction, frame) => {
+      const message = decodeMessage(frame);
+      if (direction === 'toAgent' && message.payloadType === PayloadType.Flag)
+        flags.push(message.payload.toString('hex'));
+    };
+
     // Act
     await tunnel.close();
     client.destroy();
+    standIn.faults.onFrame = undefined;
 
     // Assess: checked from a plain sleep loop, so that no polling timer of our own is counted.
     expect(await tunnel.closed).toBeUndefined();
+    expect(flags).toEqual(['00000002']);
     const session = standIn.sessions().find((candidate) => candidate.sessionId === tunnel.sessionId);
     expect(session?.state).toBe('terminated');
     let resourcesAfter: string[] = [];
