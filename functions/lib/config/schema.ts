@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { analysisSchema } from '../analysis/index.js';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit');
+const seconds = (def: number) => z.number().int().min(0).max(31_536_000).default(def);
+
+/** One Swarm cluster: its manager is an SSM managed instance (i-… on EC2, mi-… on premises). */
+export const clusterSchema = z.strictObject({
+  name,
+  region: z.string().min(1),
+  target: z.string().regex(/^(i|mi)-[0-9a-zA-Z]{1,32}$/, 'an SSM managed instance id: i-… or mi-…'),
+  engine: z
+    .strictObject({
+      port: z.number().int().min(1).max(65535).default(2375),
+      /** SecureString parameter holding {ca, cert, key} PEMs for an Engine API with mutual TLS (port 2376). */
+      tlsParameter: z.string().startsWith('/').optional(),
+      /** Session document; the default forwards a port on the manager's own loopback. */
+      document: z.string().min(1).default('AWS-StartPortForwardingSession'),
+    })
+    .default({ port: 2375, document: 'AWS-StartPortForwardingSession' }),
+  prometheus: z.union([
+    z.strictObject({ url: z.url() }),
+    /** Prometheus on the manager host, reached through the same SSM session. */
+    z.strictObject({ tunnelPort: z.number().int().min(1).max(65535) }),
+  ]),
+  labels: z.record(z.string(), z.string()).default({}),
+  minEngineVersion: z.string().regex(/^\d+(\.\d+)*$/).default('20.10.0'),
+});
+
+const tagPattern = z.union([
+  z.strictObject({ glob: z.string().min(1) }),
+  z.strictObject({ regex: z.string().min(1) }),
+  z.strictObject({ semver: z.string().min(1) }),
+]);
+
+export const updatePolicySchema = z
+  .strictObject({
+    parallelism: z.number().int().min(0).default(1),
+    delaySeconds: z.number().min(0).default(0),
+    monitorSeconds: z.number().min(0).default(5),
+    failureAction: z.enum(['pause', 'continue', 'rollback']).default('pause'),
+    maxFailureRatio: z.number().min(0).max(1).default(0),
+    order: z.enum(['stop-first', 'start-first']).default('stop-first'),
+  })
+  .default({ parallelism: 1, delaySeconds: 0, monitorSeconds: 5, failureAction: 'pause', maxFailureRatio: 0, order: 'stop-first' });
+
+export const waveSchema = z.strictObject({
+  name,
+  clusters: z.array(name).min(1),
+  /** Time the wave's clusters run the new digest, converged, before the next wave starts. */
+  bakeSeconds: seconds(0),
+  /** Clusters of this wave that may fail to converge before the deployment rolls back (default 0). */
+  maxFailures: z.number().int().min(0).default(0),
+});
+
+/** How one service is deployed: which images, where, how it is judged and promoted. */
+export const servicePolicySchema = z
+  .strictObject({
+    name,
+    /** The swarm service name on every cluster. */
+    service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/),
+    repository: z.string().min(2),
+    tags: tagPattern,
+    clusters: z.array(name).min(1),
+    canary: z.strictObject({
+      cluster: name,
+      percent: z.number().gt(0).max(100),
+    }),
+    analysis: analysisSchema,
+    /** Ordered groups of clusters promoted together; default: one wave with every cluster. */
+    waves: z.array(waveSchema).min(1).optional(),
+    promotion: z
+      .strictObject({
+        mode: z.enum(['auto', 'manual']).default('auto'),
+        approvalTimeoutSeconds: z.number().int().min(60).max(31_536_000).default(3600),
+        onTimeout: z.enum(['rollback', 'promote']).default('rollback'),
+      })
+      .default({ mode: 'auto', approvalTimeoutSeconds: 3600, onTimeout: 'rollback' }),
+    concurrency: z.enum(['queue', 'supersede', 'reject']).default('queue'),
+    update: updatePolicySchema,
+    /** Most clusters of a wave changed at once (Map MaxConcurrency). */
+    maxConcurrency: z.number().int().min(1).max(40).default(10),
+    /** A cluster that has not converged this long after a change has failed. */
+    progressDeadlineSeconds: seconds(300),
+    /** Seconds between progress checks (Wait state). */
+    pollSeconds: z.number().int().min(1).max(300).default(5),
+  })
+  .superRefine((p, ctx) => {
+    const clusters = new Set(p.clusters);
+    if (clusters.size !== p.clusters.length) ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'lists a cluster twice' });
+    if (!clusters.has(p.canary.cluster)) {
+      ctx.addIssue({ code: 'custom', path: ['canary', 'cluster'], message: `"${p.canary.cluster}" is not one of the policy's clusters` });
+    }
+    if (p.waves) {
+      const seen = new Map<string, number>();
+      p.waves.forEach((w, i) =>
+        w.clusters.forEach((c, j) => {
+          if (!clusters.has(c)) ctx.addIssue({ code: 'custom', path: ['waves', i, 'clusters', j], message: `"${c}" is not one of the policy's clusters` });
+          else if (seen.has(c)) ctx.addIssue({ code: 'custom', path: ['waves', i, 'clusters', j], message: `"${c}" is already in wave ${seen.get(c)}` });
+          seen.set(c, i);
+        }),
+      );
+      const missing = p.clusters.filter((c) => !seen.has(c));
+      if (missing.length > 0) ctx.addIssue({ code: 'custom', path: ['waves'], message: `clusters in no wave: ${missing.join(', ')}` });
+    }
+    if ('regex' in p.tags) {
+      try {
+        new RegExp(p.tags.regex);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['tags', 'regex'], message: `not a valid regular expression: ${(err as Error).message}` });
+      }
+    }
+  });
+
+export type ClusterConfig = z.output<typeof clusterSchema>;
+export type ServicePolicy = z.output<typeof servicePolicySchema>;
+export type ServicePolicyInput = z.input<typeof servicePolicySchema>;
+export type ClusterConfigInput = z.input<typeof clusterSchema>;
