@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { analysisSchema } from '../analysis/index.js';
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit');
+const name = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,62}$/,
+    'lowercase letters, digits and dashes, starting with a letter or digit',
+  );
 const seconds = (def: number) => z.number().int().min(0).max(31_536_000).default(def);
 
 /** One Swarm cluster: its manager is an SSM managed instance (i-… on EC2, mi-… on premises). */
@@ -24,7 +29,10 @@ export const clusterSchema = z.strictObject({
     z.strictObject({ tunnelPort: z.number().int().min(1).max(65535) }),
   ]),
   labels: z.record(z.string(), z.string()).default({}),
-  minEngineVersion: z.string().regex(/^\d+(\.\d+)*$/).default('20.10.0'),
+  minEngineVersion: z
+    .string()
+    .regex(/^\d+(\.\d+)*$/)
+    .default('20.10.0'),
 });
 
 const tagPattern = z.union([
@@ -42,7 +50,14 @@ export const updatePolicySchema = z
     maxFailureRatio: z.number().min(0).max(1).default(0),
     order: z.enum(['stop-first', 'start-first']).default('stop-first'),
   })
-  .default({ parallelism: 1, delaySeconds: 0, monitorSeconds: 5, failureAction: 'pause', maxFailureRatio: 0, order: 'stop-first' });
+  .default({
+    parallelism: 1,
+    delaySeconds: 0,
+    monitorSeconds: 5,
+    failureAction: 'pause',
+    maxFailureRatio: 0,
+    order: 'stop-first',
+  });
 
 export const waveSchema = z.strictObject({
   name,
@@ -87,27 +102,51 @@ export const servicePolicySchema = z
   })
   .superRefine((p, ctx) => {
     const clusters = new Set(p.clusters);
-    if (clusters.size !== p.clusters.length) ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'lists a cluster twice' });
+    if (clusters.size !== p.clusters.length)
+      ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'lists a cluster twice' });
     if (!clusters.has(p.canary.cluster)) {
-      ctx.addIssue({ code: 'custom', path: ['canary', 'cluster'], message: `"${p.canary.cluster}" is not one of the policy's clusters` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary', 'cluster'],
+        message: `"${p.canary.cluster}" is not one of the policy's clusters`,
+      });
     }
     if (p.waves) {
       const seen = new Map<string, number>();
       p.waves.forEach((w, i) =>
         w.clusters.forEach((c, j) => {
-          if (!clusters.has(c)) ctx.addIssue({ code: 'custom', path: ['waves', i, 'clusters', j], message: `"${c}" is not one of the policy's clusters` });
-          else if (seen.has(c)) ctx.addIssue({ code: 'custom', path: ['waves', i, 'clusters', j], message: `"${c}" is already in wave ${seen.get(c)}` });
+          if (!clusters.has(c))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['waves', i, 'clusters', j],
+              message: `"${c}" is not one of the policy's clusters`,
+            });
+          else if (seen.has(c))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['waves', i, 'clusters', j],
+              message: `"${c}" is already in wave ${seen.get(c)}`,
+            });
           seen.set(c, i);
         }),
       );
       const missing = p.clusters.filter((c) => !seen.has(c));
-      if (missing.length > 0) ctx.addIssue({ code: 'custom', path: ['waves'], message: `clusters in no wave: ${missing.join(', ')}` });
+      if (missing.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['waves'],
+          message: `clusters in no wave: ${missing.join(', ')}`,
+        });
     }
     if ('regex' in p.tags) {
       try {
         new RegExp(p.tags.regex);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', path: ['tags', 'regex'], message: `not a valid regular expression: ${(err as Error).message}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tags', 'regex'],
+          message: `not a valid regular expression: ${(err as Error).message}`,
+        });
       }
     }
   });

@@ -31,7 +31,12 @@ function describeIssues(error: z.ZodError, input: unknown): string {
         const sub = { ...error, issues: [{ ...issue, path: rest }] } as unknown as z.ZodError;
         const analysisInput = (input as { analysis?: unknown } | undefined)?.analysis;
         return toPolicyIssues(sub, analysisInput, ['analysis'])
-          .map((i) => formatPolicyIssue({ ...i, field: i.metric === undefined ? i.field : `analysis.metrics.${i.field}` }))
+          .map((i) =>
+            formatPolicyIssue({
+              ...i,
+              field: i.metric === undefined ? i.field : `analysis.metrics.${i.field}`,
+            }),
+          )
           .join('; ');
       }
       return `field ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`;
@@ -43,7 +48,11 @@ function describeIssues(error: z.ZodError, input: unknown): string {
  * Parses and validates one parameter's JSON value.
  * @throws ConfigError naming the parameter and each bad field
  */
-export function parseParameter<S extends z.ZodType>(schema: S, parameter: string, value: string | undefined): z.output<S> {
+export function parseParameter<S extends z.ZodType>(
+  schema: S,
+  parameter: string,
+  value: string | undefined,
+): z.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(value ?? '');
@@ -55,17 +64,26 @@ export function parseParameter<S extends z.ZodType>(schema: S, parameter: string
   return parsed.data;
 }
 
-async function readPath(ssm: SSMClient, path: string, signal?: AbortSignal): Promise<Array<{ name: string; value?: string }>> {
+async function readPath(
+  ssm: SSMClient,
+  path: string,
+  signal?: AbortSignal,
+): Promise<Array<{ name: string; value?: string }>> {
   const out: Array<{ name: string; value?: string }> = [];
   let NextToken: string | undefined;
   do {
     let page: GetParametersByPathCommandOutput;
     try {
-      page = await ssm.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, NextToken }), {
-        abortSignal: signal,
-      });
+      page = await ssm.send(
+        new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, NextToken }),
+        {
+          abortSignal: signal,
+        },
+      );
     } catch (err) {
-      throw new ConfigUnavailableError(`reading parameters under ${path} failed: ${(err as Error).name}`, { cause: err });
+      throw new ConfigUnavailableError(`reading parameters under ${path} failed: ${(err as Error).name}`, {
+        cause: err,
+      });
     }
     for (const p of page.Parameters ?? []) if (p.Name) out.push({ name: p.Name, value: p.Value });
     NextToken = page.NextToken;
@@ -80,17 +98,24 @@ async function readPath(ssm: SSMClient, path: string, signal?: AbortSignal): Pro
  */
 export async function loadConfig(ssm: SSMClient, prefix: string, signal?: AbortSignal): Promise<Config> {
   const paths = configPaths(prefix);
-  const [clusterParams, serviceParams] = await Promise.all([readPath(ssm, paths.clusters, signal), readPath(ssm, paths.services, signal)]);
+  const [clusterParams, serviceParams] = await Promise.all([
+    readPath(ssm, paths.clusters, signal),
+    readPath(ssm, paths.services, signal),
+  ]);
   const clusters = new Map<string, ClusterConfig>();
   for (const p of clusterParams) {
     const c = parseParameter(clusterSchema, p.name, p.value);
-    if (p.name !== paths.cluster(c.name)) throw new ConfigError(`parameter ${p.name}: field name: "${c.name}" does not match the parameter name`);
+    if (p.name !== paths.cluster(c.name))
+      throw new ConfigError(`parameter ${p.name}: field name: "${c.name}" does not match the parameter name`);
     clusters.set(c.name, c);
   }
   const policies = serviceParams.map((p) => {
     const policy = parseParameter(servicePolicySchema, p.name, p.value);
     policy.clusters.forEach((c, i) => {
-      if (!clusters.has(c)) throw new ConfigError(`parameter ${p.name}: field clusters.${i}: no cluster "${c}" (no parameter ${paths.cluster(c)})`);
+      if (!clusters.has(c))
+        throw new ConfigError(
+          `parameter ${p.name}: field clusters.${i}: no cluster "${c}" (no parameter ${paths.cluster(c)})`,
+        );
     });
     return policy;
   });
@@ -106,10 +131,24 @@ export async function writeConfig(
   const paths = configPaths(prefix);
   for (const c of config.clusters) {
     const parsed = parseParameter(clusterSchema, `${paths.clusters}/<new>`, JSON.stringify(c));
-    await ssm.send(new PutParameterCommand({ Name: paths.cluster(parsed.name), Value: JSON.stringify(c), Type: 'String', Overwrite: true }));
+    await ssm.send(
+      new PutParameterCommand({
+        Name: paths.cluster(parsed.name),
+        Value: JSON.stringify(c),
+        Type: 'String',
+        Overwrite: true,
+      }),
+    );
   }
   for (const s of config.services) {
     const parsed = parseParameter(servicePolicySchema, `${paths.services}/<new>`, JSON.stringify(s));
-    await ssm.send(new PutParameterCommand({ Name: paths.service(parsed.name), Value: JSON.stringify(s), Type: 'String', Overwrite: true }));
+    await ssm.send(
+      new PutParameterCommand({
+        Name: paths.service(parsed.name),
+        Value: JSON.stringify(s),
+        Type: 'String',
+        Overwrite: true,
+      }),
+    );
   }
 }

@@ -1,4 +1,8 @@
-import { type ECRClient, GetAuthorizationTokenCommand, type GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
+import {
+  type ECRClient,
+  GetAuthorizationTokenCommand,
+  type GetAuthorizationTokenCommandOutput,
+} from '@aws-sdk/client-ecr';
 import { DeployerError } from '../errors.js';
 
 /** Registry credentials could not be obtained (ECR refused, or answered without a token). */
@@ -48,11 +52,11 @@ export class StaticRegistryAuth implements RegistryAuthProvider {
   }
 }
 
-const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;
-
 /**
- * ECR credentials from GetAuthorizationToken, cached until five minutes before they expire (tokens
- * last 12 hours). Only images in an ECR registry get credentials.
+ * ECR credentials from GetAuthorizationToken, for the registry that answers them (its
+ * proxyEndpoint: <account>.dkr.ecr.<region>.amazonaws.com on AWS, the local registry locally),
+ * cached until five minutes before they expire (tokens last 12 hours). Images of any other
+ * registry get no credentials.
  * @throws RegistryAuthError
  */
 export class EcrRegistryAuth implements RegistryAuthProvider {
@@ -63,10 +67,20 @@ export class EcrRegistryAuth implements RegistryAuthProvider {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The registry host of the account's images, as image references name it. */
+  async registryHost(signal?: AbortSignal): Promise<string> {
+    return (await this.token(signal)).host;
+  }
+
   async headerFor(image: string, signal?: AbortSignal): Promise<string | undefined> {
     const host = registryOf(image);
-    if (!host || !ECR_HOST.test(host)) return undefined;
-    if (this.cache && this.cache.host === host && this.cache.until > this.now()) return this.cache.header;
+    if (!host) return undefined;
+    const token = await this.token(signal);
+    return token.host === host ? token.header : undefined;
+  }
+
+  private async token(signal?: AbortSignal): Promise<{ header: string; host: string }> {
+    if (this.cache && this.cache.until > this.now()) return this.cache;
     let out: GetAuthorizationTokenCommandOutput;
     try {
       out = await this.ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: signal });
@@ -74,24 +88,29 @@ export class EcrRegistryAuth implements RegistryAuthProvider {
       const e = err as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode ?? 0;
       throw new RegistryAuthError(
-        `ECR GetAuthorizationToken for ${host} failed: ${e.name ?? 'error'}`,
+        `ECR GetAuthorizationToken failed: ${e.name ?? 'error'}`,
         status >= 500 || status === 429 || !!e.$retryable,
         {
           cause: err,
         },
       );
     }
-    const data = (out as { authorizationData?: Array<{ authorizationToken?: string; expiresAt?: Date }> })
-      .authorizationData?.[0];
+    const data = out.authorizationData?.[0];
     const decoded = data?.authorizationToken
       ? Buffer.from(data.authorizationToken, 'base64').toString('utf8')
       : '';
     const sep = decoded.indexOf(':');
-    if (sep <= 0)
-      throw new RegistryAuthError(`ECR GetAuthorizationToken for ${host} returned no usable token`, false);
+    let host = '';
+    try {
+      host = new URL(data?.proxyEndpoint ?? '').host;
+    } catch {
+      // reported below
+    }
+    if (sep <= 0 || !host)
+      throw new RegistryAuthError('ECR GetAuthorizationToken returned no usable token or endpoint', false);
     const header = encodeRegistryAuth(decoded.slice(0, sep), decoded.slice(sep + 1), host);
     const expires = data?.expiresAt?.getTime() ?? this.now() + 60 * 60 * 1000;
     this.cache = { header, host, until: expires - 5 * 60 * 1000 };
-    return header;
+    return this.cache;
   }
 }

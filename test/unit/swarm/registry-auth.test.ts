@@ -38,6 +38,7 @@ describe('registry auth', () => {
         {
           authorizationToken: Buffer.from('AWS:s3cret-token').toString('base64'),
           expiresAt: new Date(now + 12 * 3600_000),
+          proxyEndpoint: 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com',
         },
       ],
     });
@@ -55,27 +56,33 @@ describe('registry auth', () => {
     expect(ecrMock.commandCalls(GetAuthorizationTokenCommand)).toHaveLength(2);
   });
 
-  it('gives no ECR credentials to images of other registries', async () => {
+  it('gives no credentials to images of other registries, and none to images without a registry', async () => {
+    ecrMock.on(GetAuthorizationTokenCommand).resolves({
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from('AWS:t').toString('base64'),
+          proxyEndpoint: 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+        },
+      ],
+    });
     const auth = new EcrRegistryAuth(new ECRClient({ region: 'eu-west-1' }));
     expect(await auth.headerFor('10.231.0.2:5000/demo:v1')).toBeUndefined();
-    expect(ecrMock.commandCalls(GetAuthorizationTokenCommand)).toHaveLength(0);
+    expect(await auth.headerFor('nginx:1')).toBeUndefined();
+    expect(await auth.registryHost()).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com');
   });
 
-  it('fails with RegistryAuthError naming the registry, never the token', async () => {
-    ecrMock
-      .on(GetAuthorizationTokenCommand)
-      .rejects(
-        Object.assign(new Error('User is not authorized'), {
-          name: 'AccessDeniedException',
-          $metadata: { httpStatusCode: 400 },
-        }),
-      );
+  it('fails with RegistryAuthError naming the call, never the token', async () => {
+    ecrMock.on(GetAuthorizationTokenCommand).rejects(
+      Object.assign(new Error('User is not authorized'), {
+        name: 'AccessDeniedException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
     const attempt = new EcrRegistryAuth(new ECRClient({ region: 'eu-west-1' })).headerFor(ECR_IMAGE);
     await expect(attempt).rejects.toMatchObject({
       name: 'RegistryAuthError',
       retryable: false,
-      message:
-        'ECR GetAuthorizationToken for 123456789012.dkr.ecr.eu-west-1.amazonaws.com failed: AccessDeniedException',
+      message: 'ECR GetAuthorizationToken failed: AccessDeniedException',
     });
     ecrMock.reset();
     ecrMock
@@ -83,6 +90,6 @@ describe('registry auth', () => {
       .resolves({ authorizationData: [{ authorizationToken: Buffer.from('garbage').toString('base64') }] });
     await expect(
       new EcrRegistryAuth(new ECRClient({ region: 'eu-west-1' })).headerFor(ECR_IMAGE),
-    ).rejects.toThrow(/returned no usable token$/);
+    ).rejects.toThrow(/returned no usable token or endpoint$/);
   });
 });

@@ -1,0 +1,57 @@
+import { DeployerError } from '../errors.js';
+
+/** Errors of the deployment workflow itself; each `name` is routed on in statemachines/deploy.asl.json. */
+
+/** Another deployment of the service holds the lock and the policy says "reject". */
+export class DeploymentRejectedError extends DeployerError {
+  override readonly name = 'DeploymentRejectedError';
+  readonly retryable = false;
+}
+
+/** A queued deployment waited longer than its queue deadline for the lock. */
+export class LockTimeoutError extends DeployerError {
+  override readonly name = 'LockTimeoutError';
+  readonly retryable = false;
+}
+
+/** A cluster did not converge before the progress deadline. */
+export class ProgressDeadlineError extends DeployerError {
+  override readonly name = 'ProgressDeadlineError';
+  readonly retryable = false;
+}
+
+/** The canary analysis ended Failed, Inconclusive or Error. */
+export class AnalysisFailedError extends DeployerError {
+  override readonly name = 'AnalysisFailedError';
+  readonly retryable = false;
+}
+
+/** A person rejected the canary through the API. */
+export class ApprovalRejectedError extends DeployerError {
+  override readonly name = 'ApprovalRejectedError';
+  readonly retryable = false;
+}
+
+/** More clusters of a wave failed than its failure budget allows. */
+export class WaveFailedError extends DeployerError {
+  override readonly name = 'WaveFailedError';
+  readonly retryable = false;
+}
+
+/** The deployment was aborted (API abort, or superseded by a newer digest). */
+export class DeploymentAbortedError extends DeployerError {
+  override readonly name = 'DeploymentAbortedError';
+  readonly retryable = false;
+}
+
+/** At least one touched cluster could not be restored: reported loudly, never skipped. */
+export class RollbackFailedError extends DeployerError {
+  override readonly name = 'RollbackFailedError';
+  readonly retryable = false;
+}
+
+/** The deployment's record (snapshots, touched clusters) could not be read or written. */
+export class RecordError extends DeployerError {
+  override readonly name = 'RecordError';
+  readonly retryable = true;
+}
