@@ -368,6 +368,42 @@ describe('openTunnel failures are typed and bounded', () => {
     );
   });
 
+  it('a session the agent would not multiplex is refused with TunnelHandshakeError, not retryable', async () => {
+    // AWS-StartSSHSession has no type LocalPortForwarding; an agent of 3.0.196.0 predates mux.
+    const sshDocument = await timedRejection(
+      open({ portNumber: engine.port, documentName: 'AWS-StartSSHSession' }),
+    );
+    const target = 'mi-0a1b2c3d4e5f60007';
+    await extraAgent(target, { agentVersion: '3.0.196.0' });
+    const oldAgent = await timedRejection(open({ portNumber: engine.port, target }));
+
+    expect(sshDocument.error).toBeInstanceOf(TunnelHandshakeError);
+    expect(sshDocument.error).toMatchObject({
+      retryable: false,
+      message: expect.stringContaining('LocalPortForwarding'),
+    });
+    expect(oldAgent.error).toMatchObject({ name: 'TunnelHandshakeError', retryable: false });
+    expect((oldAgent.error as Error).message).toContain('3.0.196.0');
+  });
+
+  it('keeps sending smux NOPs to agents that may still run smux keepalive (up to 3.1.1511.0)', async () => {
+    const target = 'mi-0a1b2c3d4e5f60008';
+    await extraAgent(target, { agentVersion: '3.1.1511.0' });
+    const nops: number[] = [];
+    standIn.faults.onFrame = (direction, frame) => {
+      const message = decodeMessage(frame);
+      if (direction === 'toAgent' && message.payloadType === PayloadType.Output) {
+        if (message.payload.toString('hex') === '0103000000000000') nops.push(Date.now());
+      }
+    };
+    try {
+      await open({ portNumber: engine.port, target, keepaliveMs: 100 });
+      await vi.waitFor(() => expect(nops.length).toBeGreaterThanOrEqual(3), { timeout: 2000 });
+    } finally {
+      standIn.faults.onFrame = undefined;
+    }
+  });
+
   it('a KMS encryption request is refused with EncryptionNotSupportedError', async () => {
     const target = 'mi-0a1b2c3d4e5f60003';
     await extraAgent(target, { requestEncryption: true });
