@@ -21,7 +21,9 @@ for (const entry of entries) {
     minify: true,
     sourcemap: true,
     // Some CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   console.log(`built dist/functions/${name}/index.mjs`);

@@ -1,7 +1,8 @@
 /**
  * Ready-made metrics matched to the demo app's metrics and the fleet's Prometheus target labels
- * (`service`, `cluster`, `image`, `task_slot`, `task_id` on every series). Each is a function from
- * parameters to a metric; a policy picks one by name and may override any metric field.
+ * (`cluster`, `service`, `task_slot`, `task_id` on every series; the swarm tasks role has no image
+ * label). Each is a function from parameters to a metric; a policy picks one by name and may
+ * override any metric field.
  */
 import { z } from 'zod';
 import type { MetricInput } from './model.js';
@@ -113,28 +114,30 @@ export function latencyP99(params: LatencyParams = {}): MetricInput {
 
 export const restartsParamsSchema = z.strictObject({
   name: name.default('restarts'),
-  /** Task replacements tolerated over the window. */
+  /** Lost tasks tolerated over the window. */
   maxRestarts: z.number().int().min(0).default(0),
-  /** A series every scraped task has; `up` exists for every target whatever the app exports. */
+  /** A 0/1 health series every scraped task has: `up` exists for every target whatever the app exports. */
   targetMetric: metricName.default('up'),
+  /** The label that names a task (a replaced task has a new value). */
   taskLabel: labelName.default('task_id'),
-  slotLabel: labelName.default('task_slot'),
 });
 export type RestartsParams = z.input<typeof restartsParamsSchema>;
 
 /**
- * Restarts and crash loops of the canary's tasks: distinct task ids seen over the window minus the
- * distinct slots. Swarm never restarts a container in place: a task that dies is replaced by a new
- * task (new task_id, same slot), so `changes(process_start_time_seconds[w])`, which looks inside one
- * series, would see nothing. No series at all means no canary task was ever scraped: Failed.
+ * Restarts and crash loops of the canary's tasks: tasks seen over the window that are not up now.
+ * Swarm never restarts a container in place: a task that dies is replaced by a new task (new
+ * task_id), so `changes(process_start_time_seconds[w])`, which looks inside one series, would see
+ * nothing. Counting ids not up now, rather than ids minus slots, also catches a crash loop whose
+ * replacements die before Prometheus scrapes them: the one dead task it did see is still counted.
+ * No series at all means no canary task was ever scraped: Failed.
  */
 export function restarts(params: RestartsParams = {}): MetricInput {
   const p = restartsParamsSchema.parse(params);
-  const seen = (label: string) =>
-    `count(count by (${label}) (max_over_time(${p.targetMetric}{${CANARY}}[{{window}}])))`;
+  const tasks = (selector: string) => `count(count by (${p.taskLabel}) (${selector}))`;
+  const series = `${p.targetMetric}{${CANARY}}`;
   return {
     name: p.name,
-    query: `${seen(p.taskLabel)} - ${seen(p.slotLabel)}`,
+    query: `${tasks(`max_over_time(${series}[{{window}}])`)} - (${tasks(`${series} == 1`)} or vector(0))`,
     successCondition: `result <= ${p.maxRestarts}`,
     ...COMMON,
     window: '5m',

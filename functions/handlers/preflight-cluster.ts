@@ -1,0 +1,8 @@
+import { withCluster } from '../lib/deploy/schemas.js';
+import { preflightStep } from '../lib/deploy/steps.js';
+import { stepHandler } from '../lib/handler.js';
+
+/** PreflightCluster: checks one cluster and snapshots its service before anything changes. */
+export const handler = stepHandler('PreflightCluster', withCluster, (deps, i, signal) =>
+  preflightStep(deps, i, signal),
+);

@@ -1,0 +1,80 @@
+import { DescribeImagesCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DeleteParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { ImageCatalog } from './deploy/plan.js';
+import { DeployerError } from './errors.js';
+import type { Deduper } from './notify/notifier.js';
+import type { EcrRegistryAuth } from './swarm/registry-auth.js';
+
+export class RegistryLookupError extends DeployerError {
+  override readonly name = 'RegistryLookupError';
+  readonly retryable = true;
+}
+
+/** ECR as the plan's image catalog: the digest a tag points to (DescribeImages) and the registry host. */
+export function ecrCatalog(ecr: ECRClient, auth: EcrRegistryAuth): ImageCatalog {
+  return {
+    async digestOf(repository, tag, signal) {
+      try {
+        const out = await ecr.send(
+          new DescribeImagesCommand({ repositoryName: repository, imageIds: [{ imageTag: tag }] }),
+          { abortSignal: signal },
+        );
+        return out.imageDetails?.[0]?.imageDigest;
+      } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'ImageNotFoundException' || name === 'RepositoryNotFoundException') return undefined;
+        throw new RegistryLookupError(`ECR DescribeImages ${repository}:${tag} failed: ${name}`, {
+          cause: err,
+        });
+      }
+    },
+    registryHost: (signal) => auth.registryHost(signal),
+  };
+}
+
+/** The status of an execution (RUNNING, SUCCEEDED, …), or undefined when Step Functions does not know it. */
+export async function executionStatus(
+  sfn: SFNClient,
+  executionArn: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    const out = await sfn.send(new DescribeExecutionCommand({ executionArn }), { abortSignal: signal });
+    return out.status;
+  } catch (err) {
+    if ((err as Error).name === 'ExecutionDoesNotExist') return undefined;
+    throw err;
+  }
+}
+
+/** Notification dedupe markers in Parameter Store (create-only), under <prefix>/notified/. */
+export function parameterDeduper(ssm: SSMClient, prefix: string): Deduper {
+  const name = (key: string) => `${prefix}/notified/${key}`;
+  return {
+    async firstTime(key, signal) {
+      try {
+        await ssm.send(
+          new PutParameterCommand({
+            Name: name(key),
+            Value: new Date().toISOString(),
+            Type: 'String',
+            Overwrite: false,
+          }),
+          {
+            abortSignal: signal,
+          },
+        );
+        return true;
+      } catch (err) {
+        if ((err as Error).name === 'ParameterAlreadyExists') return false;
+        throw err;
+      }
+    },
+    async forget(key, signal) {
+      await ssm
+        .send(new DeleteParameterCommand({ Name: name(key) }), { abortSignal: signal })
+        .catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { PlannedCluster } from '../deploy/plan.js';
+import { PrometheusClient } from '../prometheus/index.js';
+import { openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
+import { Engine } from '../swarm/engine.js';
+
+export interface ConnectDeps {
+  ssm: SSMClient;
+  /** Reads the {ca, cert, key} PEMs of an engine with mutual TLS from a SecureString parameter. */
+  tlsCredentials?: (
+    parameter: string,
+    signal?: AbortSignal,
+  ) => Promise<{ ca: string; cert: string; key: string }>;
+  logger?: SsmLogger;
+}
+
+/**
+ * Opens the SSM tunnel to a cluster's manager, connects to its Engine API through it (mutual TLS
+ * when configured), runs `fn`, and always closes the tunnel.
+ * @throws the tunnel's errors (SessionStartError, TunnelConnectError, …) and the Engine's
+ */
+export async function withEngine<T>(
+  deps: ConnectDeps,
+  cluster: PlannedCluster,
+  signal: AbortSignal | undefined,
+  fn: (engine: Engine) => Promise<T>,
+): Promise<T> {
+  const tunnel = await openTunnel({
+    ssm: deps.ssm,
+    target: cluster.target,
+    documentName: cluster.engine.document,
+    portNumber: cluster.engine.port,
+    reason: `swarm-deployer: engine API of ${cluster.name}`,
+    ...(signal ? { signal } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+  try {
+    const tls =
+      cluster.engine.tlsParameter && deps.tlsCredentials
+        ? await deps.tlsCredentials(cluster.engine.tlsParameter, signal)
+        : undefined;
+    const engine = await Engine.connect(
+      {
+        cluster: cluster.name,
+        host: '127.0.0.1',
+        port: cluster.engine.port,
+        agent: tls
+          ? tunnel.createTlsAgent({ ca: tls.ca, cert: tls.cert, key: tls.key, servername: 'localhost' })
+          : tunnel.agent,
+        ...(tls ? { tls } : {}),
+      },
+      signal,
+    );
+    return await fn(engine);
+  } finally {
+    await tunnel.close().catch(() => {});
+  }
+}
+
+/** A Prometheus client for a cluster: by URL, or through an SSM tunnel to the manager's own port. */
+export async function withPrometheus<T>(
+  deps: ConnectDeps,
+  cluster: PlannedCluster,
+  signal: AbortSignal | undefined,
+  fn: (client: PrometheusClient) => Promise<T>,
+): Promise<T> {
+  if ('url' in cluster.prometheus) return fn(new PrometheusClient({ url: cluster.prometheus.url }));
+  let tunnel: Tunnel | undefined;
+  try {
+    tunnel = await openTunnel({
+      ssm: deps.ssm,
+      target: cluster.target,
+      portNumber: cluster.prometheus.tunnelPort,
+      reason: `swarm-deployer: Prometheus of ${cluster.name}`,
+      ...(signal ? { signal } : {}),
+    });
+    return await fn(
+      new PrometheusClient({ url: `http://127.0.0.1:${cluster.prometheus.tunnelPort}`, agent: tunnel.agent }),
+    );
+  } finally {
+    await tunnel?.close().catch(() => {});
+  }
+}
