@@ -403,6 +403,35 @@ function describeDecisive(decisive: unknown): string {
   return s ?? JSON.stringify(decisive);
 }
 
+/** The canary converged: tell people, and start the analysis with no state. */
+export async function canaryReadyStep(
+  deps: StepDeps,
+  input: ClusterInput & { canary: ChangeResult & { replicas?: number } },
+  signal?: AbortSignal,
+) {
+  const d = input.deployment;
+  await deps.notifier.publish(
+    {
+      transition: 'canary-ready',
+      deploymentId: d.id,
+      service: d.service,
+      digest: d.digest,
+      tag: d.tag,
+      cluster: input.cluster.name,
+      summary: `canary ${input.canary.service} of ${d.tag} runs on ${input.cluster.name}${input.canary.replicas ? ` (${input.canary.replicas} replica(s))` : ''}; analysis starts`,
+    },
+    signal,
+  );
+  return {
+    state: null,
+    record: null,
+    phase: 'Running',
+    done: false,
+    waitSeconds: 1,
+    summary: 'analysis starting',
+  };
+}
+
 /** Stores the approval task token and tells people the canary waits for them (never sending the token). */
 export async function requestApprovalStep(
   deps: StepDeps,
@@ -507,7 +536,7 @@ export async function completeStep(
   );
   await deps.store.deleteRecord(d.id, signal);
   await deps.store.releaseLock(d.service, d.id, signal);
-  return { outcome: 'succeeded' };
+  return { outcome: 'succeeded', finishedAt: deps.now().toISOString() };
 }
 
 /** The clusters rollback must restore: every one this deployment recorded as touched. */
