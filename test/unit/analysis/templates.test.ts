@@ -54,13 +54,14 @@ describe('ready-made templates', () => {
     expect(metric.baseline).toMatchObject({ compare: 'ratio', condition: 'result <= 1.5 or canary <= 0.05' });
   });
 
-  it('restarts: distinct task ids minus slots over the window, no data fails', () => {
+  it('restarts: task ids seen over the window that are not up now, no data fails', () => {
     const metric = parseMetric(restarts({ maxRestarts: 1 }));
     expect(renderTemplate(metric.query, templateValues(VARS, metric))).toBe(
       'count(count by (task_id) (max_over_time(up{service="web-canary",cluster="c1"}[5m])))' +
-        ' - count(count by (task_slot) (max_over_time(up{service="web-canary",cluster="c1"}[5m])))',
+        ' - (count(count by (task_id) (up{service="web-canary",cluster="c1"} == 1)) or vector(0))',
     );
     expect(metric).toMatchObject({ successCondition: 'result <= 1', onNoData: 'fail', failureLimit: 0 });
+    expect(() => restarts({ slotLabel: 'task_slot' } as never)).toThrow();
   });
 
   it('reject bad parameters', () => {
