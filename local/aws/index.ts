@@ -1,0 +1,21 @@
+/** The local stand-in for the AWS APIs the deployer calls: SSM, SNS, Step Functions and ECR on one server. */
+export { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
+export { QueryError, QueryRouter } from './query.js';
+export { type Manifest, RegistryClient, RegistryError, type RegistryOptions } from './registry-client.js';
+export { type AwsStandIn, type AwsStandInOptions, startAwsStandIn } from './server.js';
+export { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend, SfnBackendError } from './sfn.js';
+export {
+  type PublishedMessage,
+  type PublishListener,
+  type SnsAttributeValue,
+  SnsStandIn,
+  type SnsTopic,
+} from './sns.js';
+export {
+  ParameterStore,
+  type ParameterTier,
+  type ParameterType,
+  type PutParameterInput,
+  registerParameterActions,
+  type StoredParameter,
+} from './ssm-parameters.js';

@@ -1,0 +1,221 @@
+import http, { type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { AwsJsonError, AwsJsonRouter } from '../ssm/aws-json.js';
+import type { Faults } from '../ssm/faults.js';
+import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
+import { registerSessionActions } from '../ssm/session-actions.js';
+import { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
+import type { RegistryOptions } from './registry-client.js';
+import { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend } from './sfn.js';
+import { SnsStandIn } from './sns.js';
+import { ParameterStore, registerParameterActions } from './ssm-parameters.js';
+
+/**
+ * One HTTP server standing in for every AWS API the deployer calls, so that the production code
+ * runs unchanged with AWS_ENDPOINT_URL pointing at it:
+ * - X-Amz-Target `AmazonSSM.*` (AWS JSON 1.1): Session Manager (local/ssm) and Parameter Store;
+ * - X-Amz-Target `AWSStepFunctions.*` (AWS JSON 1.0): executions and task callbacks, delegated to
+ *   an SfnBackend;
+ * - X-Amz-Target `AmazonEC2ContainerRegistry_V20150921.*` (AWS JSON 1.1): images and
+ *   authorization tokens from the local registry;
+ * - form-encoded POSTs (the Query protocol): SNS;
+ * - /v1/control-channel and /v1/data-channel (websockets, and CreateDataChannel): the message
+ *   gateway the SSM agents and the tunnel client talk to.
+ */
+
+export interface AwsStandInOptions {
+  /** Address to listen on (default 127.0.0.1; the fleet's 10.x.0.1 in the local runtime). */
+  host?: string;
+  /** Port (default 0: any free port). */
+  port?: number;
+  /** The region in ARNs (default us-east-1). */
+  region?: string;
+  /** The account in ARNs and registry ids (default 000000000000). */
+  accountId?: string;
+  /** Managed instances that exist before their agent first connects. */
+  knownTargets?: string[];
+  /** The Step Functions backend; can also be attached later with `setSfnBackend`. */
+  sfn?: SfnBackend;
+  /** The distribution registry behind ECR; without it the ECR actions are not served. */
+  registry?: RegistryOptions;
+  log?: (message: string) => void;
+}
+
+export interface AwsStandIn {
+  /** The endpoint for every SDK client (AWS_ENDPOINT_URL). */
+  readonly endpoint: string;
+  /** The message gateway base URL for agents (--mgs). */
+  readonly mgsUrl: string;
+  readonly host: string;
+  readonly port: number;
+  readonly region: string;
+  readonly accountId: string;
+  /** The AmazonSSM router (Session Manager and Parameter Store), as on the SSM stand-in. */
+  readonly router: AwsJsonRouter;
+  readonly routers: { readonly ssm: AwsJsonRouter; readonly sfn: AwsJsonRouter; readonly ecr: AwsJsonRouter };
+  readonly gateway: MessageGateway;
+  readonly faults: Faults;
+  readonly parameters: ParameterStore;
+  readonly sns: SnsStandIn;
+  /** Undefined when started without a registry. */
+  readonly ecr: EcrStandIn | undefined;
+  /** Attaches (or detaches) the Step Functions backend. */
+  setSfnBackend(backend: SfnBackend | undefined): void;
+  waitForAgent(target: string, timeoutMs?: number): Promise<void>;
+  sessions(): RelaySessionInfo[];
+  /** Open TCP connections to the stand-in. */
+  connectionCount(): number;
+  /** Closes every connection and the server; leaves no handle open. */
+  stop(): Promise<void>;
+}
+
+/** Starts the AWS stand-in on one HTTP server. */
+export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<AwsStandIn> {
+  const host = options.host ?? '127.0.0.1';
+  const region = options.region ?? 'us-east-1';
+  const accountId = options.accountId ?? '000000000000';
+  const log = options.log ?? (() => {});
+
+  const gateway = new MessageGateway({
+    ...(options.knownTargets === undefined ? {} : { knownTargets: options.knownTargets }),
+    log,
+  });
+  const ssm = new AwsJsonRouter('AmazonSSM');
+  registerSessionActions(ssm, gateway);
+  const parameters = new ParameterStore({ region, accountId });
+  registerParameterActions(ssm, parameters);
+
+  let sfnBackend = options.sfn;
+  const sfn = new AwsJsonRouter(SFN_TARGET_PREFIX);
+  registerSfnActions(sfn, () => sfnBackend);
+
+  const ecrRouter = new AwsJsonRouter(ECR_TARGET_PREFIX);
+  const ecr = options.registry === undefined ? undefined : new EcrStandIn(options.registry, accountId);
+  ecr?.register(ecrRouter);
+
+  const sns = new SnsStandIn({ region, accountId, log });
+  const jsonRouters: Array<{ router: AwsJsonRouter; json10: boolean }> = [
+    { router: ssm, json10: false },
+    { router: sfn, json10: true },
+    ...(ecr === undefined ? [] : [{ router: ecrRouter, json10: false }]),
+  ];
+
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    if (gateway.handleHttp(req, res)) return;
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string') {
+      const match = jsonRouters.find(({ router }) => router.matches(req));
+      if (match !== undefined) {
+        void match.router.handle(req, match.json10 ? asJson10(res) : res);
+        return;
+      }
+      const service = target.split('.')[0] ?? target;
+      const reason =
+        service === ECR_TARGET_PREFIX
+          ? 'ECR is not served: the stand-in was started without a registry'
+          : `no service with the target prefix ${service} is served here`;
+      sendJsonError(res, new AwsJsonError('UnknownOperationException', `${reason} (${target})`));
+      req.resume();
+      return;
+    }
+    const contentType = req.headers['content-type'] ?? '';
+    const url = new URL(req.url ?? '/', 'http://stand-in');
+    if (
+      (req.method === 'POST' && contentType.startsWith('application/x-www-form-urlencoded')) ||
+      (req.method === 'GET' && url.searchParams.has('Action'))
+    ) {
+      void sns.router.handle(req, res);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/_stand-in/health') {
+      const body = JSON.stringify({
+        services: {
+          ssm: ssm.actions,
+          sns: sns.router.actions,
+          states: sfnBackend === undefined ? [] : sfn.actions,
+          ecr: ecr === undefined ? [] : ecrRouter.actions,
+        },
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    req.resume();
+    sendJsonError(
+      res,
+      new AwsJsonError('UnknownOperationException', `nothing is served at ${req.method} ${req.url}`, 404),
+    );
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  log(`aws stand-in listening on http://${authority}`);
+  let stopping: Promise<void> | undefined;
+  return {
+    endpoint: `http://${authority}`,
+    mgsUrl: `ws://${authority}`,
+    host,
+    port,
+    region,
+    accountId,
+    router: ssm,
+    routers: { ssm, sfn, ecr: ecrRouter },
+    gateway,
+    faults: gateway.faults,
+    parameters,
+    sns,
+    ecr,
+    setSfnBackend: (backend) => {
+      sfnBackend = backend;
+    },
+    waitForAgent: (target, timeoutMs) => gateway.waitForAgent(target, timeoutMs),
+    sessions: () => gateway.listSessions(),
+    connectionCount: () => sockets.size,
+    stop: () => {
+      stopping ??= new Promise<void>((resolve) => {
+        gateway.close();
+        ecr?.close();
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      return stopping;
+    },
+  };
+}
+
+/**
+ * AwsJsonRouter answers in application/x-amz-json-1.1; Step Functions speaks AWS JSON 1.0, whose
+ * bodies and error shapes are the same, so only the content type is rewritten on the way out.
+ */
+function asJson10(res: ServerResponse): ServerResponse {
+  const writeHead = res.writeHead.bind(res) as (
+    status: number,
+    headers?: OutgoingHttpHeaders,
+  ) => ServerResponse;
+  res.writeHead = ((status: number, headers?: OutgoingHttpHeaders) =>
+    writeHead(status, { ...headers, 'content-type': 'application/x-amz-json-1.0' })) as typeof res.writeHead;
+  return res;
+}
+
+function sendJsonError(res: ServerResponse, error: AwsJsonError): void {
+  const body = JSON.stringify({ __type: error.type, message: error.message });
+  res.writeHead(error.statusCode, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -1,0 +1,261 @@
+import { AwsJsonError, type AwsJsonRouter } from '../ssm/aws-json.js';
+import { Members, toWire } from './wire.js';
+
+/**
+ * Step Functions for the AWS stand-in (AWS JSON 1.0, target prefix AWSStepFunctions): the
+ * execution and task-callback actions, validated here as the service validates them, then
+ * delegated to an `SfnBackend` (the local runtime's aws-local-stepfunctions runner). Dates the
+ * backend returns go on the wire as epoch seconds.
+ */
+
+export interface SfnBackend {
+  startExecution(input: {
+    stateMachineArn: string;
+    name?: string;
+    input?: string;
+  }): Promise<{ executionArn: string; startDate: Date }>;
+  describeExecution(executionArn: string): Promise<{
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+    startDate: Date;
+    stopDate?: Date;
+    input: string;
+    output?: string;
+    error?: string;
+    cause?: string;
+  }>;
+  stopExecution(input: { executionArn: string; error?: string; cause?: string }): Promise<{ stopDate: Date }>;
+  listExecutions(input: {
+    stateMachineArn: string;
+    statusFilter?: string;
+    maxResults?: number;
+    nextToken?: string;
+  }): Promise<{
+    executions: Array<{
+      executionArn: string;
+      stateMachineArn: string;
+      name: string;
+      status: string;
+      startDate: Date;
+      stopDate?: Date;
+    }>;
+    nextToken?: string;
+  }>;
+  getExecutionHistory(input: {
+    executionArn: string;
+    maxResults?: number;
+    nextToken?: string;
+    reverseOrder?: boolean;
+  }): Promise<{ events: Array<Record<string, unknown>>; nextToken?: string }>;
+  sendTaskSuccess(input: { taskToken: string; output: string }): Promise<void>;
+  sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): Promise<void>;
+  sendTaskHeartbeat(input: { taskToken: string }): Promise<void>;
+}
+
+/** Thrown by a backend to answer with an AWS error: type is the AWS error code (ExecutionAlreadyExists, ExecutionDoesNotExist, StateMachineDoesNotExist, InvalidName, InvalidToken, TaskDoesNotExist, TaskTimedOut, InvalidOutput, InvalidArn, ...). */
+export class SfnBackendError extends Error {
+  override readonly name = 'SfnBackendError';
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const SFN_TARGET_PREFIX = 'AWSStepFunctions';
+
+const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'] as const;
+/** 256 KiB: the most input or output an execution or a task may carry. */
+const MAX_PAYLOAD = 262_144;
+/**
+ * Characters an execution name may not contain (StartExecution `name`): whitespace, brackets,
+ * wildcards, the special characters below and control characters.
+ */
+const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\p{Cc}]/u;
+const STATE_MACHINE_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]*:\d*:stateMachine:[^:]+(:[^:]+)?$/;
+const EXECUTION_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]*:\d*:(execution|express):[^:]+:[^:]+$/;
+
+/**
+ * Registers StartExecution, DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory,
+ * SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat on an AWSStepFunctions router.
+ * `backend` is looked up on every call, so one can be attached after the server started.
+ */
+export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBackend | undefined): void {
+  const use = async <T>(call: (sfn: SfnBackend) => Promise<T>): Promise<T> => {
+    const sfn = backend();
+    if (sfn === undefined) {
+      throw new AwsJsonError(
+        'ServiceUnavailable',
+        'The stand-in has no Step Functions backend attached.',
+        503,
+      );
+    }
+    try {
+      return await call(sfn);
+    } catch (error) {
+      if (error instanceof SfnBackendError) throw new AwsJsonError(error.type, error.message);
+      throw error;
+    }
+  };
+
+  router.register('StartExecution', async (input) => {
+    const members = new Members(input);
+    const stateMachineArn = members.string('stateMachineArn', { required: true, min: 1, max: 256 });
+    const name = members.string('name', { min: 1, max: 80 });
+    const payload = members.string('input', { max: MAX_PAYLOAD, sensitive: true });
+    members.string('traceHeader', { max: 256 });
+    members.done();
+    checkArn(stateMachineArn, STATE_MACHINE_ARN);
+    if (name !== undefined && NAME_FORBIDDEN.test(name)) {
+      throw new AwsJsonError('InvalidName', `Invalid Name: '${name}'`);
+    }
+    if (payload !== undefined)
+      checkJson(payload, 'InvalidExecutionInput', 'Invalid State Machine Execution Input');
+    const started = await use((sfn) =>
+      sfn.startExecution({
+        stateMachineArn,
+        ...(name === undefined ? {} : { name }),
+        ...(payload === undefined ? {} : { input: payload }),
+      }),
+    );
+    return toWire({ executionArn: started.executionArn, startDate: started.startDate });
+  });
+
+  router.register('DescribeExecution', async (input) => {
+    const members = new Members(input);
+    const executionArn = members.string('executionArn', { required: true, min: 1, max: 256 });
+    members.enumeration('includedData', ['ALL_DATA', 'METADATA_ONLY']);
+    members.done();
+    checkArn(executionArn, EXECUTION_ARN);
+    const execution = await use((sfn) => sfn.describeExecution(executionArn));
+    return toWire({
+      executionArn: execution.executionArn,
+      stateMachineArn: execution.stateMachineArn,
+      name: execution.name,
+      status: execution.status,
+      startDate: execution.startDate,
+      stopDate: execution.stopDate,
+      input: execution.input,
+      inputDetails: { included: true },
+      output: execution.output,
+      outputDetails: execution.output === undefined ? undefined : { included: true },
+      error: execution.error,
+      cause: execution.cause,
+    });
+  });
+
+  router.register('StopExecution', async (input) => {
+    const members = new Members(input);
+    const executionArn = members.string('executionArn', { required: true, min: 1, max: 256 });
+    const error = members.string('error', { max: 256, sensitive: true });
+    const cause = members.string('cause', { max: 32_768, sensitive: true });
+    members.done();
+    checkArn(executionArn, EXECUTION_ARN);
+    const stopped = await use((sfn) =>
+      sfn.stopExecution({
+        executionArn,
+        ...(error === undefined ? {} : { error }),
+        ...(cause === undefined ? {} : { cause }),
+      }),
+    );
+    return toWire({ stopDate: stopped.stopDate });
+  });
+
+  router.register('ListExecutions', async (input) => {
+    const members = new Members(input);
+    const stateMachineArn = members.string('stateMachineArn', { min: 1, max: 256 });
+    const statusFilter = members.enumeration('statusFilter', STATUSES);
+    const maxResults = members.integer('maxResults', { min: 0, max: 1000 });
+    const nextToken = members.string('nextToken', { min: 1, max: 3096 });
+    const mapRunArn = members.string('mapRunArn', { min: 1, max: 2000 });
+    members.done();
+    if (stateMachineArn === undefined) {
+      throw new AwsJsonError(
+        'ValidationException',
+        mapRunArn === undefined
+          ? 'Must provide a StateMachine ARN or MapRun ARN'
+          : 'The stand-in lists executions by state machine only (mapRunArn is not served)',
+      );
+    }
+    checkArn(stateMachineArn, STATE_MACHINE_ARN);
+    const listed = await use((sfn) =>
+      sfn.listExecutions({
+        stateMachineArn,
+        ...(statusFilter === undefined ? {} : { statusFilter }),
+        // 0 means the default page size, as on AWS.
+        ...(maxResults === undefined || maxResults === 0 ? {} : { maxResults }),
+        ...(nextToken === undefined ? {} : { nextToken }),
+      }),
+    );
+    return toWire({ executions: listed.executions, nextToken: listed.nextToken });
+  });
+
+  router.register('GetExecutionHistory', async (input) => {
+    const members = new Members(input);
+    const executionArn = members.string('executionArn', { required: true, min: 1, max: 256 });
+    const maxResults = members.integer('maxResults', { min: 0, max: 1000 });
+    const reverseOrder = members.boolean('reverseOrder');
+    const nextToken = members.string('nextToken', { min: 1, max: 3096 });
+    members.boolean('includeExecutionData');
+    members.done();
+    checkArn(executionArn, EXECUTION_ARN);
+    const history = await use((sfn) =>
+      sfn.getExecutionHistory({
+        executionArn,
+        ...(maxResults === undefined || maxResults === 0 ? {} : { maxResults }),
+        ...(nextToken === undefined ? {} : { nextToken }),
+        ...(reverseOrder === undefined ? {} : { reverseOrder }),
+      }),
+    );
+    return toWire({ events: history.events, nextToken: history.nextToken });
+  });
+
+  router.register('SendTaskSuccess', async (input) => {
+    const members = new Members(input);
+    const taskToken = members.string('taskToken', { required: true, min: 1, max: 2048 });
+    const output = members.string('output', { required: true, max: MAX_PAYLOAD, sensitive: true });
+    members.done();
+    checkJson(output, 'InvalidOutput', 'Invalid Output');
+    await use((sfn) => sfn.sendTaskSuccess({ taskToken, output }));
+    return {};
+  });
+
+  router.register('SendTaskFailure', async (input) => {
+    const members = new Members(input);
+    const taskToken = members.string('taskToken', { required: true, min: 1, max: 2048 });
+    const error = members.string('error', { max: 256, sensitive: true });
+    const cause = members.string('cause', { max: 32_768, sensitive: true });
+    members.done();
+    await use((sfn) =>
+      sfn.sendTaskFailure({
+        taskToken,
+        ...(error === undefined ? {} : { error }),
+        ...(cause === undefined ? {} : { cause }),
+      }),
+    );
+    return {};
+  });
+
+  router.register('SendTaskHeartbeat', async (input) => {
+    const members = new Members(input);
+    const taskToken = members.string('taskToken', { required: true, min: 1, max: 2048 });
+    members.done();
+    await use((sfn) => sfn.sendTaskHeartbeat({ taskToken }));
+    return {};
+  });
+}
+
+function checkArn(arn: string, pattern: RegExp): void {
+  if (!pattern.test(arn)) throw new AwsJsonError('InvalidArn', `Invalid Arn: '${arn}'`);
+}
+
+function checkJson(text: string, type: string, prefix: string): void {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    throw new AwsJsonError(type, `${prefix}: '${error instanceof Error ? error.message : String(error)}'`);
+  }
+}
