@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { type ClusterLayout, ENGINE_PORT, PROMETHEUS_PORT } from './layout.js';
+import { type ClusterLayout, ENGINE_PORT, ENGINE_TLS_PORT, PROMETHEUS_PORT } from './layout.js';
 import { FleetError, spawnDaemon, tail, waitFor } from './sys.js';
+import type { FleetTls } from './tls.js';
 
 export interface ClusterPids {
   dockerd: number;
@@ -13,11 +14,13 @@ export interface ClusterPids {
 const SWARM_ADDR_POOL = '172.24.0.0/14';
 
 /**
- * Starts dockerd inside the cluster's namespace, with data and exec roots of its own, the Engine
- * API on the namespace's 127.0.0.1:2375 (where a manager exposes it to the SSM agent) plus a Unix
- * socket for the harness, and trust for the fleet's registry.
+ * Starts dockerd inside the cluster's namespace, with data and exec roots of its own and trust for
+ * the fleet's registry. The Engine API listens only on the namespace's loopback, as a manager
+ * exposes it to the SSM agent: 127.0.0.1:2376 with mutual TLS (dockerd's own --tlsverify), and a
+ * plain loopback shim on 127.0.0.1:2375 (socat to the Unix socket, as allowed for trials); the
+ * Unix socket is the harness's own way in.
  */
-export async function startEngine(c: ClusterLayout, registry: string): Promise<number> {
+export async function startEngine(c: ClusterLayout, registry: string, tls: FleetTls): Promise<number[]> {
   await mkdir(c.dir, { recursive: true });
   const log = join(c.dir, 'dockerd.log');
   const pid = spawnDaemon(
@@ -28,13 +31,23 @@ export async function startEngine(c: ClusterLayout, registry: string): Promise<n
       `--exec-root=${join(c.dir, 'exec')}`,
       `--pidfile=${join(c.dir, 'dockerd.pid')}`,
       `--host=unix://${c.socket}`,
-      `--host=tcp://127.0.0.1:${ENGINE_PORT}`,
+      `--host=tcp://127.0.0.1:${ENGINE_TLS_PORT}`,
+      '--tlsverify',
+      `--tlscacert=${tls.ca}`,
+      `--tlscert=${tls.serverCert}`,
+      `--tlskey=${tls.serverKey}`,
       `--cgroup-parent=/${c.cgroupParent}`,
       `--insecure-registry=${registry}`,
       '--userland-proxy=false',
       '--log-level=warn',
     ],
     log,
+  );
+  const shim = spawnDaemon(
+    c.netns,
+    'socat',
+    [`TCP-LISTEN:${ENGINE_PORT},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${c.socket}`],
+    join(c.dir, 'engine-shim.log'),
   );
   const docker = engine(c);
   await waitFor(
@@ -43,7 +56,7 @@ export async function startEngine(c: ClusterLayout, registry: string): Promise<n
     30_000,
     () => tail(log).then((t) => `dockerd log (${log}):\n${t}`),
   );
-  return pid;
+  return [pid, shim];
 }
 
 /** A dockerode client on the harness's Unix socket of a cluster. */

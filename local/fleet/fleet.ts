@@ -1,10 +1,12 @@
 import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { engine, initSwarm, prometheusUrl, startEngine, startPrometheus } from './cluster.js';
 import {
   type ClusterLayout,
   clusterLayout,
   ENGINE_PORT,
+  ENGINE_TLS_PORT,
   type FleetOptions,
   registryLayout,
   resolveOptions,
@@ -20,13 +22,25 @@ import {
 } from './network.js';
 import { preflight } from './preflight.js';
 import { eventsUrl, type RegistryCredentials, startRegistry } from './registry.js';
-import { alive, FleetError, killQuietly, netnsId, pidsInNetns, rssBytes, run } from './sys.js';
+import {
+  alive,
+  FleetError,
+  killQuietly,
+  netnsId,
+  pidsInNetns,
+  rssBytes,
+  run,
+  spawnDaemon as spawnDaemonWith,
+} from './sys.js';
+import { makeFleetTls, tlsFiles } from './tls.js';
 
 /** What `status --json` prints: everything a test or a person needs to use the fleet. */
 export interface FleetStatus {
   name: string;
   stateDir: string;
   healthy: boolean;
+  /** PEM files of the engines' mutual TLS: the CA, and the client certificate and key the deployer presents. */
+  tls: { ca: string; cert: string; key: string };
   clusters: ClusterStatus[];
   registry: {
     /** host:port, as it appears in image references. */
@@ -46,8 +60,12 @@ export interface ClusterStatus {
   address: string;
   /** For the docker CLI in the root namespace: `DOCKER_HOST=<this> docker service ls`. */
   dockerHost: string;
+  /** The manager's SSM managed-instance id: the target of StartSession. */
+  target: string;
   /** Where the Engine API listens inside the namespace, as a manager exposes it to the SSM agent. */
   engineEndpoint: string;
+  /** The same API with mutual TLS (client certificate from `tls`). */
+  engineTlsEndpoint: string;
   prometheusUrl: string;
   swarm?: { nodeId: string; state: string; manager: boolean };
   healthy: boolean;
@@ -96,14 +114,15 @@ export async function up(
   await addForwardRule(o);
 
   const registryAddress = `${r.address}:${r.port}`;
+  const tls = await makeFleetTls(o.stateDir);
   const [registry, ...clusterPids] = await Promise.all([
     startRegistry(o, r),
     ...clusters.map(async (c) => {
-      const dockerd = await startEngine(c, registryAddress);
+      const engines = await startEngine(c, registryAddress, tls);
       await initSwarm(c);
       const prometheus = await startPrometheus(c);
       log(`cluster ${c.name} up: swarm manager at ${c.address}, Prometheus at ${prometheusUrl(c)}`);
-      return [dockerd, prometheus];
+      return [...engines, prometheus];
     }),
   ]);
   const state: FleetState = {
@@ -132,10 +151,12 @@ export async function status(partial: Partial<FleetOptions> = {}): Promise<Fleet
   const registryHealthy = await fetch(`${registryUrl}/v2/`, { signal: AbortSignal.timeout(3000) })
     .then((res) => res.status === 401)
     .catch(() => false);
+  const t = tlsFiles(opts.stateDir);
   return {
     name: opts.name,
     stateDir: opts.stateDir,
     healthy: registryHealthy && clusters.every((c) => c.healthy),
+    tls: { ca: t.ca, cert: t.clientCert, key: t.clientKey },
     clusters,
     registry: {
       address: `${r.address}:${r.port}`,
@@ -154,7 +175,9 @@ async function clusterStatus(c: ClusterLayout): Promise<ClusterStatus> {
     namespace: c.netns,
     address: c.address,
     dockerHost: `unix://${c.socket}`,
+    target: c.target,
     engineEndpoint: `tcp://127.0.0.1:${ENGINE_PORT}`,
+    engineTlsEndpoint: `tcp://127.0.0.1:${ENGINE_TLS_PORT}`,
     prometheusUrl: prometheusUrl(c),
   };
   try {
@@ -322,6 +345,72 @@ async function findCluster(name: string, partial: Partial<FleetOptions>): Promis
   if (!(index >= 1 && index <= state.options.clusters))
     throw new FleetError(`fleet ${o.name} has no cluster "${name}"`);
   return clusterLayout(state.options, index);
+}
+
+const AGENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'ssm', 'agent-main.ts');
+const TSX_CLI = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'node_modules',
+  'tsx',
+  'dist',
+  'cli.mjs',
+);
+
+async function agentPids(c: ClusterLayout): Promise<number[]> {
+  const id = await netnsId(c.netns);
+  if (!id) return [];
+  const pids: number[] = [];
+  for (const pid of await pidsInNetns(new Set([id]))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('agent-main.ts')) pids.push(pid);
+  }
+  return pids;
+}
+
+/**
+ * Starts an SSM agent stand-in inside every cluster's namespace, connecting out to the message
+ * gateway at `mgsUrl` (like amazon-ssm-agent's outbound channel) as the cluster's managed
+ * instance, and dialling that namespace's own loopback for sessions. Agents of an earlier gateway
+ * are replaced. Returns once the processes are started; the gateway sees them connect.
+ */
+export async function startAgents(
+  mgsUrl: string,
+  partial: Partial<FleetOptions> = {},
+): Promise<Array<{ cluster: string; target: string; pid: number }>> {
+  const o = resolveOptions(partial);
+  const state = await readState(o);
+  if (!state) throw new FleetError(`fleet ${o.name} is not up`, 'npm run fleet -- up');
+  await stopAgents(partial);
+  const started = [];
+  for (let i = 1; i <= state.options.clusters; i++) {
+    const c = clusterLayout(state.options, i);
+    const pid = spawnDaemonWith(
+      c.netns,
+      process.execPath,
+      [TSX_CLI, AGENT_MAIN, '--mgs', mgsUrl, '--target', c.target],
+      join(c.dir, 'ssm-agent.log'),
+    );
+    started.push({ cluster: c.name, target: c.target, pid });
+  }
+  return started;
+}
+
+/** Stops every cluster's agent stand-in (sessions through them end). */
+export async function stopAgents(partial: Partial<FleetOptions> = {}): Promise<void> {
+  const o = resolveOptions(partial);
+  const state = await readState(o);
+  if (!state) return;
+  for (let i = 1; i <= state.options.clusters; i++) {
+    const c = clusterLayout(state.options, i);
+    for (let round = 0; round < 50; round++) {
+      const pids = await agentPids(c);
+      if (pids.length === 0) break;
+      for (const pid of pids) killQuietly(pid, round === 0 ? 'SIGTERM' : 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** What a fleet left behind, if anything: the check behind "down leaves nothing". */

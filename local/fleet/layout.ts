@@ -58,6 +58,8 @@ export interface ClusterLayout {
   dir: string;
   socket: string;
   cgroupParent: string;
+  /** The SSM managed-instance id of the manager (mi- and 17 hex digits, as hybrid activations have). */
+  target: string;
 }
 
 export interface RegistryLayout {
@@ -83,6 +85,7 @@ export function clusterLayout(o: FleetOptions, index: number): ClusterLayout {
     dir,
     socket: join(dir, 'docker.sock'),
     cgroupParent: `${o.name}-c${index}`,
+    target: `mi-${(o.subnet * 1000 + index).toString(16).padStart(17, '0')}`,
   };
 }
 
@@ -104,6 +107,8 @@ export function allLinks(o: FleetOptions): Array<ClusterLayout | RegistryLayout>
 
 /** Engine API port on each manager's loopback, as the SSM agent would dial it. */
 export const ENGINE_PORT = 2375;
+/** The same Engine API with mutual TLS (dockerd --tlsverify). */
+export const ENGINE_TLS_PORT = 2376;
 export const PROMETHEUS_PORT = 9090;
 /** Comment on the fleet's iptables rules, so that `down` finds exactly its own. */
 export const ruleComment = (o: FleetOptions) => `swarm-deployer-fleet:${o.name}`;

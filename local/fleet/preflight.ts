@@ -14,6 +14,8 @@ export const REQUIRED_PROGRAMS: ReadonlyArray<{ program: string; pkg: string }> 
   { program: 'iptables', pkg: 'iptables' },
   { program: 'nsenter', pkg: 'util-linux' },
   { program: 'unshare', pkg: 'util-linux' },
+  { program: 'socat', pkg: 'socat' },
+  { program: 'openssl', pkg: 'openssl' },
 ];
 
 /** Finds an executable on a search path. */
