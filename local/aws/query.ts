@@ -120,7 +120,7 @@ export function element(tag: string, text: string | number | boolean | undefined
 }
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"'\r]/g, (char) => {
+  return text.replace(/[&<>"\r]/g, (char) => {
     switch (char) {
       case '&':
         return '&amp;';
@@ -130,8 +130,6 @@ export function escapeXml(text: string): string {
         return '&gt;';
       case '"':
         return '&quot;';
-      case "'":
-        return '&apos;';
       default:
         return '&#13;';
     }

@@ -132,7 +132,7 @@ export class FakeRegistry {
     return this.putManifest(repository, imageManifest(layerSizes, salt), tags);
   }
 
-  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private serve(req: http.IncomingMessage, res: http.ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://registry');
     this.requests.push({
       method: req.method ?? '',
