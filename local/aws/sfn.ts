@@ -56,7 +56,6 @@ export interface SfnBackend {
 
 /** Thrown by a backend to answer with an AWS error: type is the AWS error code (ExecutionAlreadyExists, ExecutionDoesNotExist, StateMachineDoesNotExist, InvalidName, InvalidToken, TaskDoesNotExist, TaskTimedOut, InvalidOutput, InvalidArn, ...). */
 export class SfnBackendError extends Error {
-  override readonly name = 'SfnBackendError';
   constructor(
     readonly type: string,
     message: string,
@@ -96,7 +95,8 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
     try {
       return await call(sfn);
     } catch (error) {
-      if (error instanceof SfnBackendError) throw new AwsJsonError(error.type, error.message);
+      const type = backendErrorType(error);
+      if (type !== undefined) throw new AwsJsonError(type, (error as Error).message);
       throw error;
     }
   };
@@ -127,10 +127,11 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
   router.register('DescribeExecution', async (input) => {
     const members = new Members(input);
     const executionArn = members.string('executionArn', { required: true, min: 1, max: 256 });
-    members.enumeration('includedData', ['ALL_DATA', 'METADATA_ONLY']);
+    const includedData = members.enumeration('includedData', ['ALL_DATA', 'METADATA_ONLY']);
     members.done();
     checkArn(executionArn, EXECUTION_ARN);
     const execution = await use((sfn) => sfn.describeExecution(executionArn));
+    const data = includedData !== 'METADATA_ONLY';
     return toWire({
       executionArn: execution.executionArn,
       stateMachineArn: execution.stateMachineArn,
@@ -138,12 +139,12 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
       status: execution.status,
       startDate: execution.startDate,
       stopDate: execution.stopDate,
-      input: execution.input,
-      inputDetails: { included: true },
-      output: execution.output,
-      outputDetails: execution.output === undefined ? undefined : { included: true },
-      error: execution.error,
-      cause: execution.cause,
+      input: data ? execution.input : undefined,
+      inputDetails: { included: data },
+      output: data ? execution.output : undefined,
+      outputDetails: execution.output === undefined ? undefined : { included: data },
+      error: data ? execution.error : undefined,
+      cause: data ? execution.cause : undefined,
     });
   });
 
@@ -199,7 +200,7 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
     const maxResults = members.integer('maxResults', { min: 0, max: 1000 });
     const reverseOrder = members.boolean('reverseOrder');
     const nextToken = members.string('nextToken', { min: 1, max: 3096 });
-    members.boolean('includeExecutionData');
+    const includeExecutionData = members.boolean('includeExecutionData') ?? true;
     members.done();
     checkArn(executionArn, EXECUTION_ARN);
     const history = await use((sfn) =>
@@ -210,7 +211,8 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
         ...(reverseOrder === undefined ? {} : { reverseOrder }),
       }),
     );
-    return toWire({ events: history.events, nextToken: history.nextToken });
+    const events = includeExecutionData ? history.events : history.events.map(withoutData);
+    return toWire({ events, nextToken: history.nextToken });
   });
 
   router.register('SendTaskSuccess', async (input) => {
@@ -246,6 +248,28 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
     await use((sfn) => sfn.sendTaskHeartbeat({ taskToken }));
     return {};
   });
+}
+
+/** An event with the input and output left out of its details (includeExecutionData: false). */
+function withoutData(event: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...event };
+  for (const [key, value] of Object.entries(event)) {
+    if (!key.endsWith('EventDetails') || value === null || typeof value !== 'object') continue;
+    const { input: _input, output: _output, ...rest } = value as Record<string, unknown>;
+    out[key] = rest;
+  }
+  return out;
+}
+
+/**
+ * The AWS error code a backend failure carries. Recognised by shape rather than by class: the
+ * runtime declares its own copy of SfnBackendError (the text is shared, the class object is not),
+ * so `instanceof` would miss its errors and turn them into 500s.
+ */
+function backendErrorType(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const type = (error as { type?: unknown }).type;
+  return typeof type === 'string' && /^[A-Z][A-Za-z0-9.]*$/.test(type) ? type : undefined;
 }
 
 function checkArn(arn: string, pattern: RegExp): void {

@@ -2,6 +2,7 @@ import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
+  ExecutionLimitExceeded,
   GetExecutionHistoryCommand,
   InvalidArn,
   InvalidExecutionInput,
@@ -233,6 +234,28 @@ describe('executions', () => {
     expect(noMachine.name).toBe('StateMachineDoesNotExist');
   });
 
+  it('recognises a backend error by its shape, whatever its class', async () => {
+    // The local runtime declares its own SfnBackendError with the same text: a different class object.
+    class RuntimeSfnBackendError extends Error {
+      constructor(
+        readonly type: string,
+        message: string,
+      ) {
+        super(message);
+      }
+    }
+    backend.startExecution = async () => {
+      throw new RuntimeSfnBackendError('ExecutionLimitExceeded', 'too many running');
+    };
+
+    const error = await caught(() =>
+      aws.sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE })),
+    );
+
+    expect(error).toBeInstanceOf(ExecutionLimitExceeded);
+    expect(error.message).toBe('too many running');
+  });
+
   it('validates names, ARNs and input before the backend sees them', async () => {
     const badName = await caught(() =>
       aws.sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE, name: 'has space' })),
@@ -335,6 +358,24 @@ describe('executions', () => {
     ]);
     expect(history.events?.[1]?.timestamp).toEqual(startDate);
     expect(history.events?.[0]?.stateEnteredEventDetails).toEqual({ name: 'Plan', input: '{}' });
+  });
+
+  it('leaves execution data out when asked to', async () => {
+    const { executionArn } = await aws.sfn.send(
+      new StartExecutionCommand({ stateMachineArn: STATE_MACHINE, input: '{"secret":1}' }),
+    );
+
+    const described = await aws.sfn.send(
+      new DescribeExecutionCommand({ executionArn, includedData: 'METADATA_ONLY' }),
+    );
+    const history = await aws.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, includeExecutionData: false }),
+    );
+
+    expect(described.input).toBeUndefined();
+    expect(described.inputDetails).toEqual({ included: false });
+    expect(JSON.stringify(history.events)).not.toContain('secret');
+    expect(history.events?.[1]?.stateEnteredEventDetails).toEqual({ name: 'Plan' });
   });
 });
 
