@@ -25,7 +25,7 @@ import {
   uniqueTag,
   waitForRunning,
 } from '../support/fleet.js';
-import { engineFor, settle } from './support.js';
+import { type Connection, connect, settle, startSessionManager, type Transport } from './support.js';
 
 const SERVICE = 'sw-web';
 const NETWORK = 'sw-net';
@@ -47,11 +47,15 @@ const ORIGINAL_UPDATE = {
 /** The engine omits a zero Delay (Go omitempty) when it reports a spec. */
 const asReported = ({ Delay, ...rest }: { Delay?: number }) => (Delay ? { Delay, ...rest } : rest);
 
-describe('swarm operations on a real engine', () => {
+const TRANSPORTS: Transport[] = ['unix socket', 'SSM tunnel', 'SSM tunnel, mutual TLS'];
+
+describe.each(TRANSPORTS)('swarm operations on a real engine, through the %s', (transport) => {
   let f: FleetStatus;
   let c1: ClusterStatus;
   let docker: Docker;
   let engine: Engine;
+  let connection: Connection;
+  let sessions: Awaited<ReturnType<typeof startSessionManager>> | undefined;
   let auth: string;
   let v1: PushedImage;
   let v2: PushedImage;
@@ -89,7 +93,9 @@ describe('swarm operations on a real engine', () => {
     f = await fleet();
     c1 = f.clusters[0] as ClusterStatus;
     docker = dockerFor(c1);
-    engine = await engineFor(c1);
+    if (transport !== 'unix socket') sessions = await startSessionManager(f);
+    connection = await connect(transport, f, c1, sessions?.ssm);
+    engine = connection.engine;
     auth = registryAuth(f);
     [v1, v2] = await Promise.all([
       pushDemo(f, { tag: uniqueTag('sw1') }),
@@ -103,6 +109,8 @@ describe('swarm operations on a real engine', () => {
   afterAll(async () => {
     await removeServiceQuietly(docker, canaryName(SERVICE));
     await removeServiceQuietly(docker, SERVICE);
+    await connection?.close();
+    await sessions?.stop();
   });
 
   it('negotiates the API version and passes preflight on a healthy manager', async () => {
