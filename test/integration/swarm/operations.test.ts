@@ -40,7 +40,7 @@ const POLICY: UpdatePolicy = {
 const ORIGINAL_UPDATE = {
   Parallelism: 1,
   FailureAction: 'pause',
-  Monitor: 5_000_000_000,
+  Monitor: 2_000_000_000,
   MaxFailureRatio: 0,
   Order: 'stop-first',
 };
