@@ -154,13 +154,19 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   server.on('upgrade', (req, socket, head) => {
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    gateway.close();
+    ecr?.close();
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   log(`aws stand-in listening on http://${authority}`);

@@ -168,6 +168,10 @@ describe('one endpoint for every service', () => {
     expect(health.services.ecr).toEqual(expect.arrayContaining(['DescribeImages', 'GetAuthorizationToken']));
   });
 
+  it('fails to start on a port in use', async () => {
+    await expect(startAwsStandIn({ port: standIn.port })).rejects.toThrow(/EADDRINUSE/);
+  });
+
   it('says ECR is not served when started without a registry', async () => {
     const bare = await startAwsStandIn();
     const client = clients(bare.endpoint);
