@@ -7,8 +7,14 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createDemoService, dockerFor, pushDemo, registryAuth, waitForRunning } from '../test/integration/support/fleet.js';
 import { down, fleetMemory, up } from '../local/fleet/fleet.js';
+import {
+  createDemoService,
+  dockerFor,
+  pushDemo,
+  registryAuth,
+  waitForRunning,
+} from '../test/integration/support/fleet.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(values.runs);
@@ -16,7 +22,13 @@ const base = { name: 'dplb', subnet: 235 };
 const MiB = 2 ** 20;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-const rows: Array<{ clusters: number; upSeconds: number[]; idleMiB: number; withDemoMiB: number; processes: number }> = [];
+const rows: Array<{
+  clusters: number;
+  upSeconds: number[];
+  idleMiB: number;
+  withDemoMiB: number;
+  processes: number;
+}> = [];
 for (const clusters of [1, 3]) {
   const upSeconds: number[] = [];
   let idle = 0;
@@ -33,7 +45,12 @@ for (const clusters of [1, 3]) {
       idle = (await fleetMemory(base)).rssBytes;
       const image = await pushDemo(s, { tag: 'bench' });
       for (const c of s.clusters) {
-        await createDemoService(dockerFor(c), { name: 'bench', image: image.digestReference, replicas: 2, auth: registryAuth(s) });
+        await createDemoService(dockerFor(c), {
+          name: 'bench',
+          image: image.digestReference,
+          replicas: 2,
+          auth: registryAuth(s),
+        });
       }
       for (const c of s.clusters) await waitForRunning(dockerFor(c), 'bench', 2);
       await new Promise((r) => setTimeout(r, 15000));
@@ -43,15 +60,25 @@ for (const clusters of [1, 3]) {
     }
   }
   rows.push({ clusters, upSeconds, idleMiB: idle / MiB, withDemoMiB: withDemo / MiB, processes });
-  console.log(`clusters=${clusters} up: ${upSeconds.map((s) => s.toFixed(2)).join(' ')} s; RSS idle ${(idle / MiB).toFixed(0)} MiB, with demo ${(withDemo / MiB).toFixed(0)} MiB (${processes} processes)`);
+  console.log(
+    `clusters=${clusters} up: ${upSeconds.map((s) => s.toFixed(2)).join(' ')} s; RSS idle ${(idle / MiB).toFixed(0)} MiB, with demo ${(withDemo / MiB).toFixed(0)} MiB (${processes} processes)`,
+  );
 }
 await down(base);
 
 const table = [
-  '| clusters | `up` from nothing, median of ' + runs + ' (s) | fleet RSS idle (MiB) | fleet RSS with demo service (MiB) | processes |',
+  '| clusters | `up` from nothing, median of ' +
+    runs +
+    ' (s) | fleet RSS idle (MiB) | fleet RSS with demo service (MiB) | processes |',
   '|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.clusters} | ${median(r.upSeconds).toFixed(1)} | ${r.idleMiB.toFixed(0)} | ${r.withDemoMiB.toFixed(0)} | ${r.processes} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.clusters} | ${median(r.upSeconds).toFixed(1)} | ${r.idleMiB.toFixed(0)} | ${r.withDemoMiB.toFixed(0)} | ${r.processes} |`,
+  ),
 ].join('\n');
 console.log(`\n${table}`);
 await mkdir('bench/results', { recursive: true });
-await writeFile('bench/results/fleet-up.json', JSON.stringify({ date: new Date().toISOString(), runs, rows }, null, 2));
+await writeFile(
+  'bench/results/fleet-up.json',
+  JSON.stringify({ date: new Date().toISOString(), runs, rows }, null, 2),
+);

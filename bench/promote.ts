@@ -17,7 +17,13 @@ import { Engine } from '../functions/lib/swarm/engine.js';
 import { progress, promote, snapshot } from '../functions/lib/swarm/operations.js';
 import type { UpdatePolicy } from '../functions/lib/swarm/types.js';
 import { down, up } from '../local/fleet/fleet.js';
-import { createDemoService, dockerFor, pushDemo, registryAuth, waitForRunning } from '../test/integration/support/fleet.js';
+import {
+  createDemoService,
+  dockerFor,
+  pushDemo,
+  registryAuth,
+  waitForRunning,
+} from '../test/integration/support/fleet.js';
 
 const exec = promisify(execFile);
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
@@ -26,8 +32,22 @@ const base = { name: 'dplb', subnet: 235, clusters: 1 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 const policies: Record<string, UpdatePolicy> = {
-  'parallelism 0, monitor 1 s': { parallelism: 0, delaySeconds: 0, monitorSeconds: 1, failureAction: 'pause', maxFailureRatio: 0, order: 'stop-first' },
-  'parallelism 1, monitor 5 s (Swarm defaults)': { parallelism: 1, delaySeconds: 0, monitorSeconds: 5, failureAction: 'pause', maxFailureRatio: 0, order: 'stop-first' },
+  'parallelism 0, monitor 1 s': {
+    parallelism: 0,
+    delaySeconds: 0,
+    monitorSeconds: 1,
+    failureAction: 'pause',
+    maxFailureRatio: 0,
+    order: 'stop-first',
+  },
+  'parallelism 1, monitor 5 s (Swarm defaults)': {
+    parallelism: 1,
+    delaySeconds: 0,
+    monitorSeconds: 5,
+    failureAction: 'pause',
+    maxFailureRatio: 0,
+    order: 'stop-first',
+  },
 };
 
 await down(base);
@@ -36,11 +56,17 @@ const c = f.clusters[0] as (typeof f.clusters)[number];
 const docker = dockerFor(c);
 const engine = await Engine.connect({ cluster: c.name, socketPath: c.dockerHost.replace('unix://', '') });
 const auth = registryAuth(f);
-const images = [await pushDemo(f, { tag: 'bench-a', trafficRps: 1 }), await pushDemo(f, { tag: 'bench-b', trafficRps: 1 })];
+const images = [
+  await pushDemo(f, { tag: 'bench-a', trafficRps: 1 }),
+  await pushDemo(f, { tag: 'bench-b', trafficRps: 1 }),
+];
 for (const img of images) await engine.pullImage(img.digestReference, auth);
 const dockerConfig = await mkdtemp(join(tmpdir(), 'bench-docker-'));
 const basic = Buffer.from(`${f.registry.username}:${f.registry.password}`).toString('base64');
-await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [f.registry.address]: { auth: basic } } }));
+await writeFile(
+  join(dockerConfig, 'config.json'),
+  JSON.stringify({ auths: { [f.registry.address]: { auth: basic } } }),
+);
 const cliEnv = { ...process.env, DOCKER_HOST: c.dockerHost, DOCKER_CONFIG: dockerConfig };
 
 await createDemoService(docker, { name: 'bench', image: images[0]!.digestReference, replicas: 3, auth });
@@ -58,9 +84,20 @@ async function untilConverged(image: string): Promise<void> {
 
 function cliArgs(p: UpdatePolicy, image: string, detach: boolean): string[] {
   return [
-    'service', 'update', '--quiet', `--detach=${detach}`, '--with-registry-auth', '--image', image,
-    `--update-parallelism=${p.parallelism}`, `--update-delay=${p.delaySeconds}s`, `--update-monitor=${p.monitorSeconds}s`,
-    `--update-failure-action=${p.failureAction}`, `--update-max-failure-ratio=${p.maxFailureRatio}`, `--update-order=${p.order}`, 'bench',
+    'service',
+    'update',
+    '--quiet',
+    `--detach=${detach}`,
+    '--with-registry-auth',
+    '--image',
+    image,
+    `--update-parallelism=${p.parallelism}`,
+    `--update-delay=${p.delaySeconds}s`,
+    `--update-monitor=${p.monitorSeconds}s`,
+    `--update-failure-action=${p.failureAction}`,
+    `--update-max-failure-ratio=${p.maxFailureRatio}`,
+    `--update-order=${p.order}`,
+    'bench',
   ];
 }
 
@@ -73,7 +110,13 @@ for (const [name, policy] of Object.entries(policies)) {
       const t0 = performance.now();
       if (method === 'ours') {
         const snap = await snapshot(engine, 'bench');
-        await promote(engine, { ref: { deploymentId: `bench-${i}-${name}`, cluster: c.name, service: 'bench' }, snapshot: snap, image: next, update: policy, registryAuth: auth });
+        await promote(engine, {
+          ref: { deploymentId: `bench-${i}-${name}`, cluster: c.name, service: 'bench' },
+          snapshot: snap,
+          image: next,
+          update: policy,
+          registryAuth: auth,
+        });
         await untilConverged(next);
       } else if (method === 'cliDetach') {
         await exec('docker', cliArgs(policy, next, true), { env: cliEnv });
@@ -87,7 +130,9 @@ for (const [name, policy] of Object.entries(policies)) {
     }
   }
   results.push(r);
-  console.log(`${name}: ours ${r.ours.map((x) => x.toFixed(2))} s, cli --detach + poll ${r.cliDetach.map((x) => x.toFixed(2))} s, cli waiting ${r.cliWait.map((x) => x.toFixed(2))} s`);
+  console.log(
+    `${name}: ours ${r.ours.map((x) => x.toFixed(2))} s, cli --detach + poll ${r.cliDetach.map((x) => x.toFixed(2))} s, cli waiting ${r.cliWait.map((x) => x.toFixed(2))} s`,
+  );
 }
 await down(base);
 
@@ -103,4 +148,7 @@ const table = [
 ].join('\n');
 console.log(`\nmedians of ${runs} runs\n${table}`);
 await mkdir('bench/results', { recursive: true });
-await writeFile('bench/results/promote.json', JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2));
+await writeFile(
+  'bench/results/promote.json',
+  JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2),
+);
