@@ -69,7 +69,7 @@ await writeFile(
 );
 const cliEnv = { ...process.env, DOCKER_HOST: c.dockerHost, DOCKER_CONFIG: dockerConfig };
 
-await createDemoService(docker, { name: 'bench', image: images[0]!.digestReference, replicas: 3, auth });
+await createDemoService(docker, { name: 'bench', image: images[0].digestReference, replicas: 3, auth });
 await waitForRunning(docker, 'bench', 3);
 let current = 0;
 
@@ -106,7 +106,7 @@ for (const [name, policy] of Object.entries(policies)) {
   const r = { policy: name, ours: [] as number[], cliDetach: [] as number[], cliWait: [] as number[] };
   for (let i = 0; i < runs; i++) {
     for (const method of ['ours', 'cliDetach', 'cliWait'] as const) {
-      const next = images[1 - current]!.digestReference;
+      const next = (current === 0 ? images[1] : images[0]).digestReference;
       const t0 = performance.now();
       if (method === 'ours') {
         const snap = await snapshot(engine, 'bench');
