@@ -59,7 +59,7 @@ const auth = registryAuth(f);
 const images = [
   await pushDemo(f, { tag: 'bench-a', trafficRps: 1 }),
   await pushDemo(f, { tag: 'bench-b', trafficRps: 1 }),
-];
+] as const;
 for (const img of images) await engine.pullImage(img.digestReference, auth);
 const dockerConfig = await mkdtemp(join(tmpdir(), 'bench-docker-'));
 const basic = Buffer.from(`${f.registry.username}:${f.registry.password}`).toString('base64');
