@@ -100,28 +100,31 @@ export interface StateVisit {
   path: string;
   /** True inside a Map's ItemProcessor/Iterator or a Parallel branch (a nested run in the library). */
   nested: boolean;
+  /** The Map and Parallel states enclosing this one, outermost first. */
+  ancestors: string[];
 }
 
 /** Every state of the definition, nested ones included, parents before children. */
 export function collectStates(definition: { States: Record<string, AslState> }): StateVisit[] {
   const out: StateVisit[] = [];
-  const walk = (machine: { States?: unknown }, prefix: string, nested: boolean) => {
+  const walk = (machine: { States?: unknown }, prefix: string, ancestors: string[]) => {
     if (!isObject(machine.States)) return;
     for (const [name, state] of Object.entries(machine.States)) {
       if (!isObject(state)) continue;
       const path = `${prefix}States.${name}`;
-      out.push({ name, state: state as AslState, path, nested });
+      out.push({ name, state: state as AslState, path, nested: ancestors.length > 0, ancestors });
+      const inner = [...ancestors, name];
       for (const field of ['ItemProcessor', 'Iterator'] as const) {
-        if (isObject(state[field])) walk(state[field], `${path}.${field}.`, true);
+        if (isObject(state[field])) walk(state[field], `${path}.${field}.`, inner);
       }
       if (Array.isArray(state.Branches)) {
         state.Branches.forEach((branch, i) => {
-          if (isObject(branch)) walk(branch, `${path}.Branches[${i}].`, true);
+          if (isObject(branch)) walk(branch, `${path}.Branches[${i}].`, inner);
         });
       }
     }
   };
-  walk(definition, '', false);
+  walk(definition, '', []);
   return out;
 }
 
@@ -327,7 +330,7 @@ function containsJsonataExpression(state: AslState): boolean {
   const scan = (value: unknown, key: string) => {
     if (found || NESTED_FIELDS.has(key) || key === 'Comment') return;
     if (typeof value === 'string') found = /^\s*\{%[\s\S]*%\}\s*$/.test(value);
-    else if (Array.isArray(value)) value.forEach((v) => scan(v, ''));
+    else if (Array.isArray(value)) for (const v of value) scan(v, '');
     else if (isObject(value)) for (const [k, v] of Object.entries(value)) scan(v, k);
   };
   for (const [k, v] of Object.entries(state)) scan(v, k);
@@ -336,8 +339,11 @@ function containsJsonataExpression(state: AslState): boolean {
 
 function findKeys(value: unknown, wanted: string, at = ''): Array<{ at: string }> {
   const out: Array<{ at: string }> = [];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...findKeys(v, wanted, `${at}[${i}]`)));
-  else if (isObject(value)) {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      out.push(...findKeys(v, wanted, `${at}[${i}]`));
+    });
+  } else if (isObject(value)) {
     for (const [k, v] of Object.entries(value)) {
       if (NESTED_FIELDS.has(k)) continue;
       const here = at ? `${at}.${k}` : k;

@@ -60,6 +60,8 @@ export interface PreparedDefinition {
   internal: Map<string, InternalStep>;
   /** Original state types by name (internal steps run as Tasks in the library). */
   stateTypes: Map<string, string>;
+  /** The Map/Parallel states enclosing each state, outermost first. */
+  ancestors: Map<string, string[]>;
   waitTimeOverrides: Record<string, number>;
 }
 
@@ -91,6 +93,7 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
   const tasks = new Map<string, TaskBinding>();
   const internal = new Map<string, InternalStep>();
   const stateTypes = new Map<string, string>();
+  const ancestors = new Map<string, string[]>();
   const waitTimeOverrides: Record<string, number> = {};
   const problems: string[] = [];
   const scale = options.timeScale;
@@ -99,8 +102,9 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
     definition.TimeoutSeconds = Math.min(definition.TimeoutSeconds, MAX_TIMER_SECONDS);
   }
 
-  for (const { name, state, path } of collectStates(definition)) {
+  for (const { name, state, path, ancestors: enclosing } of collectStates(definition)) {
     stateTypes.set(name, state.Type);
+    ancestors.set(name, enclosing);
     rewriteExecutionContext(state);
     if (state.ResultPath === '$') delete state.ResultPath;
     if (Array.isArray(state.Catch)) {
@@ -149,7 +153,7 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
   }
   if (problems.length)
     throw new DefinitionError('Definition has Task resources the engine cannot bind', problems);
-  return { definition, tasks, internal, stateTypes, waitTimeOverrides };
+  return { definition, tasks, internal, stateTypes, ancestors, waitTimeOverrides };
 }
 
 function bindTask(

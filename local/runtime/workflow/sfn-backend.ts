@@ -9,9 +9,7 @@ export interface SfnBackend {
     name?: string;
     input?: string;
   }): Promise<{ executionArn: string; startDate: Date }>;
-  describeExecution(
-    executionArn: string,
-  ): Promise<{
+  describeExecution(executionArn: string): Promise<{
     executionArn: string;
     stateMachineArn: string;
     name: string;

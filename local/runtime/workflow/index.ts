@@ -1,0 +1,26 @@
+export {
+  type AslDefinition,
+  BLOCKING_RULES,
+  collectStates,
+  DefinitionError,
+  type LintRule,
+  type LintViolation,
+  lintDefinition,
+  parseDefinition,
+  substituteDefinition,
+  type ValidationResult,
+  validateDefinition,
+} from './definition.js';
+export {
+  type ExecutionDescription,
+  type ExecutionStatus,
+  type ExecutionStatusChangeEvent,
+  type HistoryEvent,
+  type InvocationContext,
+  type StateMachineRegistration,
+  TASK_TOKEN_PLACEHOLDER,
+  type TaskHandler,
+  WorkflowEngine,
+  type WorkflowEngineOptions,
+} from './engine.js';
+export { type SfnBackend, SfnBackendError } from './sfn-backend.js';
