@@ -7,7 +7,10 @@ const input = z.object({
   deployment: deploymentSchema,
   concurrency: z.enum(['queue', 'supersede', 'reject']),
   executionArn: z.string().min(1),
-  queueDeadline: z.string().optional(),
+  queueDeadline: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? undefined),
   queueSeconds: z.number().int().positive().optional(),
 });
 
