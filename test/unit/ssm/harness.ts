@@ -83,17 +83,34 @@ export function hashServer(size: number, blob: Buffer): net.Server {
   });
 }
 
-/** Writes `data` into the stream and resolves with everything read until its end. */
-export async function exchange(stream: Duplex, data: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+/**
+ * Writes `data` into the stream and reads until its end: the first 64 bytes as text (the hash
+ * server's answer), then the SHA-256 and length of the rest, hashed as it arrives.
+ */
+export async function exchange(
+  stream: Duplex,
+  data: Buffer,
+): Promise<{ head: string; restSha256: string; restLength: number }> {
+  const rest = createHash('sha256');
+  let head = '';
+  let restLength = 0;
+  stream.on('data', (chunk: Buffer) => {
+    let body = chunk;
+    if (head.length < 64) {
+      const take = Math.min(64 - head.length, body.length);
+      head += body.subarray(0, take).toString('latin1');
+      body = body.subarray(take);
+    }
+    rest.update(body);
+    restLength += body.length;
+  });
   const ended = new Promise<void>((resolve, reject) => {
     stream.once('end', resolve);
     stream.once('error', reject);
   });
   stream.write(data);
   await ended;
-  return Buffer.concat(chunks);
+  return { head, restSha256: rest.digest('hex'), restLength };
 }
 
 export function sha256(data: Buffer): string {
