@@ -1,6 +1,12 @@
 /** The local SSM stand-in: SSM API (AWS JSON 1.1), message gateway relay, and agent. */
 export { type StandInAgent, type StartAgentOptions, startAgent } from './agent.js';
-export { AwsJsonError, type AwsJsonHandler, AwsJsonRouter } from './aws-json.js';
+export {
+  type AwsJsonContext,
+  AwsJsonError,
+  type AwsJsonHandler,
+  AwsJsonRouter,
+  requireString,
+} from './aws-json.js';
 export { BUILTIN_DOCUMENTS, type SessionDocument } from './documents.js';
 export { type FaultConfig, type FaultStats, Faults } from './faults.js';
 export { MessageGateway, type RelaySessionInfo } from './mgs.js';
