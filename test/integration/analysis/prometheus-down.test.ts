@@ -3,6 +3,10 @@
  * measure), they do not count as measurements, and past consecutiveErrorLimit the analysis ends in
  * Error, which the workflow rolls back on. Prometheus is always restarted, so the shared fleet stays
  * healthy for the other suites.
+ *
+ * The outage is kept to a few seconds (1 s rounds while it lasts): while a Prometheus is down the
+ * fleet reports itself unhealthy, and another run's global setup (`up`) would rebuild the whole
+ * shared fleet.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeRecord, parseAnalysisPolicy } from '../../../functions/lib/analysis/index.js';
@@ -36,8 +40,13 @@ describe('canary analysis while the cluster Prometheus is down (cluster c2)', ()
 
   const restartPrometheus = async () => {
     if (!stopped) return;
-    await startClusterPrometheus('c2');
     stopped = false;
+    // Someone else's `up` may have rebuilt the fleet meanwhile: never start a second Prometheus.
+    const answers = await fetch(`${c2.prometheusUrl}/-/ready`, { signal: AbortSignal.timeout(1_000) }).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (!answers) await startClusterPrometheus('c2');
   };
 
   beforeAll(async () => {
@@ -59,7 +68,7 @@ describe('canary analysis while the cluster Prometheus is down (cluster c2)', ()
     // Prepare: one healthy measurement with Prometheus up
     const policy = parseAnalysisPolicy({
       metrics: [
-        { template: 'success-rate', interval: '5s', window: '30s', count: 5, consecutiveErrorLimit: 2 },
+        { template: 'success-rate', interval: '1s', window: '30s', count: 5, consecutiveErrorLimit: 2 },
       ],
     });
     const vars = { service: SERVICE, cluster: 'c2', digest: image.digest, tag: image.tag };
@@ -71,11 +80,16 @@ describe('canary analysis while the cluster Prometheus is down (cluster c2)', ()
     stopped = true;
     let final: Awaited<ReturnType<LiveAnalysis['untilDone']>>;
     try {
-      await new Promise((resolve) => setTimeout(resolve, first.waitSeconds * 1000));
+      await new Promise((resolve) => setTimeout(resolve, first.waitSeconds * 1000)); // the Wait state
       final = await analysis.untilDone();
     } finally {
       await restartPrometheus();
     }
+    const service = await dockerFor(c2)
+      .getService(CANARY)
+      .inspect()
+      .catch(() => undefined);
+    if (!service) throw new Error(`the shared fleet was rebuilt during the test (${CANARY} is gone)`);
     // Assess: 3 Error rounds (limit 2), and the one good measurement is all that counted
     expect(analysis.phases).toEqual(['Running', 'Running', 'Running', 'Error']);
     const phases = analysis.measurementsOf('success-rate').map((m) => m.phase);

@@ -40,12 +40,12 @@ describe.concurrent('canary analysis on real Prometheus (cluster c1)', () => {
     { name: `${HEALTHY}-canary`, replicas: 2, image: () => good },
     { name: `${BAD}-canary`, replicas: 2, image: () => bad },
     { name: `${IDLE}-canary`, replicas: 2, env: ['TRAFFIC_RPS=0'], image: () => good },
-    // More traffic for the comparison: 600 requests per window keep both shares within ±0.012.
+    // More traffic for the comparison: ~500 requests per window put the canary's share within ±0.015 (1σ).
     { name: COMPARED, replicas: 2, env: ['ERROR_RATE=0.01', 'TRAFFIC_RPS=10'], image: () => good },
     {
       name: `${COMPARED}-canary`,
       replicas: 2,
-      env: ['ERROR_RATE=0.08', 'TRAFFIC_RPS=10'],
+      env: ['ERROR_RATE=0.12', 'TRAFFIC_RPS=10'],
       image: () => good,
     },
   ];
@@ -206,15 +206,15 @@ describe.concurrent('canary analysis on real Prometheus (cluster c1)', () => {
   it('fails a canary worse than its primary on the baseline form, while an absolute threshold would pass both', async ({
     expect,
   }) => {
-    // Prepare: primary ERROR_RATE 0.01 (~0.99), canary 0.08 (~0.92); absolute threshold 0.85
+    // Prepare: primary ERROR_RATE 0.01 (~0.99), canary 0.12 (~0.88); absolute threshold 0.8, each margin > 5σ
     const absolute = parseAnalysisPolicy({
-      metrics: [{ template: 'success-rate', params: { minSuccessRate: 0.85 }, ...FAST, count: 3 }],
+      metrics: [{ template: 'success-rate', params: { minSuccessRate: 0.8 }, ...FAST, count: 3 }],
     });
     const difference = parseAnalysisPolicy({
       metrics: [
         {
           template: 'success-rate',
-          params: { minSuccessRate: 0.85, baselineMaxDrop: 0.03 },
+          params: { minSuccessRate: 0.8, baselineMaxDrop: 0.03 },
           ...FAST,
           count: 3,
         },
@@ -224,7 +224,7 @@ describe.concurrent('canary analysis on real Prometheus (cluster c1)', () => {
       metrics: [
         {
           template: 'success-rate',
-          params: { minSuccessRate: 0.85, baselineMaxDrop: 0.03 },
+          params: { minSuccessRate: 0.8, baselineMaxDrop: 0.03 },
           baseline: { compare: 'ratio', condition: 'result >= 0.97' },
           ...FAST,
           count: 3,
@@ -242,7 +242,7 @@ describe.concurrent('canary analysis on real Prometheus (cluster c1)', () => {
     // Assess: the absolute threshold alone passes the canary after count rounds...
     expect(analyses.absolute.phases).toEqual(['Running', 'Running', 'Successful']);
     for (const m of analyses.absolute.measurementsOf('success-rate')) {
-      expect(num(m.value)).toBeGreaterThanOrEqual(0.85);
+      expect(num(m.value)).toBeGreaterThanOrEqual(0.8);
     }
     console.info(`[baseline absolute only] ${describeRecord(analyses.absolute.record).join('\n  ')}`);
     // ...the baseline form fails it at failureLimit + 1, with both sides above that threshold.
@@ -255,9 +255,9 @@ describe.concurrent('canary analysis on real Prometheus (cluster c1)', () => {
       for (const m of a.measurementsOf('success-rate')) {
         expect(m.phase).toBe('Failed');
         expect(m.condition).toBe(condition);
-        expect(num(m.value)).toBeGreaterThanOrEqual(0.85);
-        expect(num(m.value)).toBeLessThan(0.96);
-        expect(num(m.baseline)).toBeGreaterThanOrEqual(0.97);
+        expect(num(m.value)).toBeGreaterThanOrEqual(0.8);
+        expect(num(m.value)).toBeLessThan(num(m.baseline) ?? 0);
+        expect(num(m.baseline)).toBeGreaterThanOrEqual(0.95);
         expect(m.baselineQuery).toContain(`service="${COMPARED}",cluster="c1"`);
         expect(m.reason).toMatch(
           new RegExp(
