@@ -87,7 +87,7 @@ export const servicePolicySchema = z
     promotion: z
       .strictObject({
         mode: z.enum(['auto', 'manual']).default('auto'),
-        approvalTimeoutSeconds: z.number().int().min(60).max(31_536_000).default(3600),
+        approvalTimeoutSeconds: z.number().int().min(5).max(31_536_000).default(3600),
         onTimeout: z.enum(['rollback', 'promote']).default('rollback'),
       })
       .default({ mode: 'auto', approvalTimeoutSeconds: 3600, onTimeout: 'rollback' }),

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PushedImage } from '../../local/fleet/demo-image.js';
+import type { LocalRuntime } from '../../local/runtime/runtime.js';
+import { alerts, baseline, clusterImages, finished, release, startRuntime } from './support.js';
+
+describe('a release through the whole workflow', () => {
+  let rt: LocalRuntime;
+  let base: PushedImage;
+
+  beforeAll(async () => {
+    rt = await startRuntime();
+  });
+  afterAll(async () => {
+    await rt?.stop();
+  });
+
+  it('canaries, judges and promotes a good release to all 3 clusters, then removes the canary', async () => {
+    // Prepare
+    base = await baseline(rt);
+    // Act
+    const good = await release(rt, { tag: 'v1.1.0' });
+    const [execution] = await finished(rt, good.digest);
+    // Assess
+    expect(execution?.status, `${execution?.error}: ${execution?.cause}`).toBe('SUCCEEDED');
+    const output = JSON.parse(execution?.output ?? '{}');
+    expect(output).toMatchObject({
+      outcome: 'succeeded',
+      after: good.digest,
+      deployment: { service: 'web', tag: 'v1.1.0', image: good.digestReference },
+    });
+    expect(output.before.map((b: { cluster: string; digest: string }) => [b.cluster, b.digest])).toEqual([
+      ['c1', base.digest],
+      ['c2', base.digest],
+      ['c3', base.digest],
+    ]);
+    expect(output.analysis).toMatch(
+      /^analysis Successful after 2 round\(s\): success-rate = [\d.]+ met condition "result >= 0.9"/,
+    );
+    expect(await clusterImages(rt)).toEqual({
+      c1: { image: good.digestReference, canary: false },
+      c2: { image: good.digestReference, canary: false },
+      c3: { image: good.digestReference, canary: false },
+    });
+    expect(alerts(rt, good.digest).map((a) => a.transition)).toEqual([
+      'started',
+      'canary-ready',
+      'wave-promoted',
+      'wave-promoted',
+      'succeeded',
+    ]);
+  });
+
+  it('rolls back a release whose canary fails analysis, naming the metric and its value', async () => {
+    // Prepare
+    const before = await clusterImages(rt);
+    // Act: a release whose every request fails 40% of the time
+    const bad = await release(rt, { tag: 'v1.2.0', errorRate: 0.4 });
+    const [execution] = await finished(rt, bad.digest);
+    // Assess
+    expect(execution?.status).toBe('FAILED');
+    expect(execution?.error).toBe('AnalysisFailedError');
+    expect(JSON.parse(execution?.cause ?? '{}').errorMessage).toMatch(
+      /^analysis Failed on c1: success-rate = 0\.[0-8]\d* failed condition "result >= 0\.9"/,
+    );
+    expect(await clusterImages(rt)).toEqual(before); // every cluster keeps or gets back its digest, no canary left
+    const sent = alerts(rt, bad.digest);
+    expect(sent.map((a) => a.transition)).toEqual([
+      'started',
+      'canary-ready',
+      'analysis-failed',
+      'rolled-back',
+    ]);
+    const rolledBack = sent.find((a) => a.transition === 'rolled-back');
+    expect(rolledBack?.summary).toMatch(
+      /rolled back on c1: AnalysisFailedError: analysis Failed on c1: success-rate = 0\.\d+ failed condition/,
+    );
+    expect(rolledBack?.attributes).toMatchObject({
+      transition: { DataType: 'String', StringValue: 'rolled-back' },
+      severity: { StringValue: 'warning' },
+      service: { StringValue: 'web' },
+    });
+  });
+
+  it('records a tag outside the policy as ignored and changes nothing', async () => {
+    const before = await clusterImages(rt);
+    const other = await release(rt, { tag: 'nightly-7' });
+    const [execution] = await finished(rt, other.digest);
+    expect(execution?.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution?.output ?? '{}').plan).toEqual({
+      outcome: 'ignored',
+      reason: 'no service policy deploys demo:nightly-7',
+    });
+    expect(await clusterImages(rt)).toEqual(before);
+    expect(alerts(rt, other.digest)).toEqual([]);
+  });
+});
