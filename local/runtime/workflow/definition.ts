@@ -368,9 +368,6 @@ export function validateDefinition(definition: string | object): ValidationResul
   const { isValid, errors } = aslValidator(fresh, { checkArn: true, checkPaths: true });
   return {
     isValid,
-    errors: errors.map((e) => ({
-      code: e['Error code'],
-      message: e.schemaError ? `${e.Message} (at ${e.schemaError.instancePath || '/'})` : e.Message,
-    })),
+    errors: errors.map((e) => ({ code: e['Error code'], message: e.Message })),
   };
 }

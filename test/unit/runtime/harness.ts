@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { WorkflowEngine } from '../../../local/runtime/workflow/index.js';
 
+/** `${Name}`: a DefinitionSubstitutions placeholder (written so, not as a plain string, for the linter). */
+export const placeholder = (name: string) => `\${${name}}`;
+
 /** The function ARN the ASL's `${…FunctionArn}` placeholders are rendered with. */
 export const fnArn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
 
