@@ -31,6 +31,7 @@ import {
   rssBytes,
   run,
   spawnDaemon as spawnDaemonWith,
+  waitFor,
 } from './sys.js';
 import { makeFleetTls, tlsFiles } from './tls.js';
 
@@ -335,6 +336,48 @@ export async function startClusterPrometheus(
     state.pids.push(pid);
     await writeFile(stateFile(o), JSON.stringify(state, null, 2), { mode: 0o600 });
   }
+}
+
+/**
+ * Stops one cluster's Docker engine (dockerd and its loopback shim), as when a manager's engine is
+ * down; `startClusterEngine` starts it again on the same data (the swarm comes back).
+ */
+export async function stopClusterEngine(cluster: string, partial: Partial<FleetOptions> = {}): Promise<void> {
+  const c = await findCluster(cluster, partial);
+  const id = await netnsId(c.netns);
+  if (!id)
+    throw new FleetError(`cluster ${cluster} has no namespace: is the fleet up?`, 'npm run fleet -- up');
+  for (let round = 0; round < 100; round++) {
+    const pids: number[] = [];
+    for (const pid of await pidsInNetns(new Set([id]))) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.startsWith('dockerd\0') || (cmd.startsWith('socat\0') && cmd.includes(c.socket)))
+        pids.push(pid);
+    }
+    if (pids.length === 0) return;
+    for (const pid of pids) killQuietly(pid, round < 50 ? 'SIGTERM' : 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new FleetError(`the engine of cluster ${cluster} does not stop`);
+}
+
+export async function startClusterEngine(
+  cluster: string,
+  partial: Partial<FleetOptions> = {},
+): Promise<void> {
+  const c = await findCluster(cluster, partial);
+  const o = resolveOptions(partial);
+  const state = await readState(o);
+  if (!state) throw new FleetError(`fleet ${o.name} is not up`, 'npm run fleet -- up');
+  const r = registryLayout(state.options);
+  const pids = await startEngine(c, `${r.address}:${r.port}`, tlsFiles(state.options.stateDir));
+  await waitFor(
+    `cluster ${cluster} to be a healthy swarm manager again`,
+    async () => ((await clusterStatus(c)).healthy ? true : undefined),
+    60_000,
+  );
+  state.pids.push(...pids);
+  await writeFile(stateFile(o), JSON.stringify(state, null, 2), { mode: 0o600 });
 }
 
 async function findCluster(name: string, partial: Partial<FleetOptions>): Promise<ClusterLayout> {
