@@ -23,4 +23,5 @@ export {
   WorkflowEngine,
   type WorkflowEngineOptions,
 } from './engine.js';
+export { type LocalLambdaContext, lambdaContext, lambdaHandler } from './lambda-context.js';
 export { type SfnBackend, SfnBackendError } from './sfn-backend.js';

