@@ -199,6 +199,7 @@ export class WorkflowEngine implements SfnBackend {
    */
   async registerStateMachine(registration: StateMachineRegistration): Promise<{ stateMachineArn: string }> {
     this.assertOpen();
+    this.timeoutError ??= await statesTimeoutErrorFactory();
     const { name, handlers } = registration;
     assertName(name);
     const arn = this.stateMachineArn(name);
@@ -230,7 +231,6 @@ export class WorkflowEngine implements SfnBackend {
       .filter((t) => t.functionName !== undefined && !Object.hasOwn(handlers, t.functionName))
       .map((t) => `${t.stateName}: no handler for function ${t.functionName}`);
     if (missing.length) throw new DefinitionError(`${name} has Tasks without a handler`, missing);
-    this.timeoutError ??= await statesTimeoutErrorFactory();
     const library = new StateMachine(prepared.definition as never, {
       validationOptions: { noValidate: true },
     });
@@ -530,10 +530,18 @@ export class WorkflowEngine implements SfnBackend {
       for await (const ev of run.eventLogs) this.onLibraryEvent(exec, ev as LibraryEvent);
     })();
 
-    let outcome: Outcome;
+    let settled: { ok: true; result: unknown } | { ok: false; error: unknown };
     try {
-      const result = await run.result;
-      const output = JSON.stringify(result ?? null);
+      settled = { ok: true, result: await run.result };
+    } catch (error) {
+      settled = { ok: false, error };
+    }
+    // The outcome is decided once the event log is read to its end: a payload-limit failure seen
+    // there wins, and a failing Fail state is known by name.
+    await drained;
+    let outcome: Outcome;
+    if (settled.ok) {
+      const output = JSON.stringify(settled.result ?? null);
       outcome =
         Buffer.byteLength(output, 'utf8') > MAX_PAYLOAD_BYTES
           ? {
@@ -542,10 +550,9 @@ export class WorkflowEngine implements SfnBackend {
               cause: dataLimitExceeded(machine.name).message,
             }
           : { status: 'SUCCEEDED', output };
-    } catch (err) {
-      outcome = this.failureOutcome(exec, err);
+    } else {
+      outcome = this.failureOutcome(exec, settled.error);
     }
-    await drained;
     this.finish(exec, outcome);
     this.recordClose(exec);
     exec.closed = true;

@@ -271,6 +271,22 @@ describe('WorkflowEngine on a toy ASL (Task, Choice, Wait, Map, Parallel, Retry,
     expect(seen[0]?.remaining).toBeLessThanOrEqual(30_000);
   });
 
+  it('reports a Fail state without Error or Cause as AWS does: neither', async () => {
+    engine = new WorkflowEngine();
+    const { stateMachineArn } = await engine.registerStateMachine({
+      name: 'bare-fail',
+      definition: JSON.stringify({ StartAt: 'Stop', States: { Stop: { Type: 'Fail' } } }),
+      handlers: {},
+    });
+
+    const { executionArn } = await engine.startExecution({ stateMachineArn });
+    const result = await engine.waitForExecution(executionArn);
+
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBeUndefined();
+    expect(result.cause).toBeUndefined();
+  });
+
   it('refuses definitions it cannot run faithfully or bind', async () => {
     engine = new WorkflowEngine();
     const register = (definition: unknown, handlers: Record<string, TaskHandler> = {}) =>
