@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { type EventPattern, matchesPattern, parsePattern } from './pattern.js';
 
 /** An event as EventBridge delivers it to a target (the default target input: the whole event). */
@@ -205,11 +206,12 @@ export class LocalEventBus {
   private async deliver(rule: EventBusRule, target: EventBusTarget, event: EventBridgeEvent): Promise<void> {
     const policy = { ...this.retry, ...target.retryPolicy };
     const firstAttempt = Date.now();
+    // Delivery is asynchronous: PutEvents (or the emitting service) has its answer first.
+    await nextMacrotask();
     for (let attempt = 0; ; attempt++) {
-      // Each target gets its own copy, as each AWS target gets its own request.
-      await Promise.resolve();
       let error: unknown;
       try {
+        // Each target gets its own copy, as each AWS target gets its own request.
         await target.deliver(structuredClone(event));
         return;
       } catch (err) {
@@ -274,6 +276,9 @@ function entryProblem(entry: PutEventsRequestEntry, busName: string): PutEventsR
       ErrorCode: 'ResourceNotFoundException',
       ErrorMessage: `Event bus ${entry.EventBusName} does not exist.`,
     };
+  }
+  if (entry.Time !== undefined && !(entry.Time instanceof Date && !Number.isNaN(entry.Time.getTime()))) {
+    return invalid('Parameter Time is not valid.');
   }
   if (entry.Source.startsWith('aws.')) {
     return {

@@ -831,7 +831,9 @@ export class WorkflowEngine implements SfnBackend {
       };
     }
     const context: InvocationContext = {
-      signal: invocation.controller.signal,
+      // The Task's own signal (timeout, heartbeat, abandoned iteration), and the execution's, which
+      // also reaches a callback function still running after its token was answered.
+      signal: AbortSignal.any([invocation.controller.signal, exec.controller.signal]),
       deadlineMs: invocation.deadlineMs,
       awsRequestId: randomUUID(),
       functionName,
@@ -1130,7 +1132,6 @@ class Invocation implements CallbackTask {
     this.state = next;
     clearTimeout(this.timer);
     clearTimeout(this.heartbeatTimer);
-    if (next === 'done') this.controller.abort(new DOMException('The Task completed', 'AbortError'));
     this.onClose?.();
     return true;
   }
