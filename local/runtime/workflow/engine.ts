@@ -737,10 +737,12 @@ export class WorkflowEngine implements SfnBackend {
     exec: Execution,
     binding: TaskBinding,
     invocation: Invocation,
-    input: Json,
+    effective: Json,
   ): Promise<void> {
     await nextMacrotask();
     if (!invocation.open) return;
+    // The effective input without the fields prepare.ts carries timeouts in.
+    const input = withoutKeys(effective, binding.hiddenKeys);
     if (payloadBytes(input) > MAX_PAYLOAD_BYTES)
       return invocation.failWith(dataLimitExceeded(binding.stateName));
 
@@ -767,7 +769,7 @@ export class WorkflowEngine implements SfnBackend {
         heartbeatSeconds = positiveInteger(
           binding.heartbeatSeconds,
           binding.heartbeatSecondsPath,
-          input,
+          effective,
           exec,
         );
         if (heartbeatSeconds === undefined) {
@@ -1289,6 +1291,13 @@ function replaceToken(value: Json, token: string): Json {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceToken(v as Json, token)]));
   }
   return value;
+}
+
+function withoutKeys(value: Json, keys: readonly string[]): Json {
+  if (!keys.length || !isObject(value)) return value;
+  const copy = { ...value };
+  for (const key of keys) delete copy[key];
+  return copy as Json;
 }
 
 const containsToken = (value: Json): boolean => JSON.stringify(value).includes(TASK_TOKEN_PLACEHOLDER);

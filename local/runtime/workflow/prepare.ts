@@ -42,6 +42,8 @@ export interface TaskBinding {
   timeoutSecondsPath?: string;
   heartbeatSeconds?: number;
   heartbeatSecondsPath?: string;
+  /** Fields the engine added to the effective input (see carryPath), removed before the handler runs. */
+  hiddenKeys: string[];
 }
 
 export type InternalStep =
@@ -188,9 +190,9 @@ function bindTask(
     return undefined;
   }
 
-  const binding: TaskBinding = { stateName: name, kind, resource, functionName };
+  const binding: TaskBinding = { stateName: name, kind, resource, functionName, hiddenKeys: [] };
   if (typeof state.TimeoutSecondsPath === 'string') {
-    binding.timeoutSecondsPath = state.TimeoutSecondsPath;
+    binding.timeoutSecondsPath = carryPath(state, 'TimeoutSecondsPath', HIDDEN_TIMEOUT, binding);
   } else {
     const seconds =
       typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : options.defaultTaskTimeoutSeconds;
@@ -199,9 +201,36 @@ function bindTask(
   }
   if (typeof state.HeartbeatSeconds === 'number')
     binding.heartbeatSeconds = Math.min(state.HeartbeatSeconds, MAX_TIMER_SECONDS);
-  if (typeof state.HeartbeatSecondsPath === 'string')
-    binding.heartbeatSecondsPath = state.HeartbeatSecondsPath;
+  if (typeof state.HeartbeatSecondsPath === 'string') {
+    binding.heartbeatSecondsPath = carryPath(state, 'HeartbeatSecondsPath', HIDDEN_HEARTBEAT, binding);
+  }
   return binding;
+}
+
+const HIDDEN_TIMEOUT = '__localTimeoutSeconds';
+const HIDDEN_HEARTBEAT = '__localHeartbeatSeconds';
+
+/**
+ * AWS resolves TimeoutSecondsPath/HeartbeatSecondsPath against the state input (after InputPath);
+ * aws-local-stepfunctions resolves TimeoutSecondsPath against the effective input (after
+ * Parameters), where a path like `$.plan.approvalTimeoutSeconds` points to nothing. When the Task
+ * has Parameters, the value is carried through them in a hidden field (Parameters are evaluated
+ * against the same input AWS uses) and the path reads that field; the engine strips it before the
+ * handler sees its event. Returns the path to use on the effective input.
+ */
+function carryPath(
+  state: AslState,
+  field: 'TimeoutSecondsPath' | 'HeartbeatSecondsPath',
+  hidden: string,
+  binding: TaskBinding,
+) {
+  const path = state[field] as string;
+  if (!isObject(state.Parameters)) return path;
+  state.Parameters[`${hidden}.$`] = path.replace(EXECUTION_PATH, `$$$$.${EXECUTION_CONTEXT_KEY}`);
+  binding.hiddenKeys.push(hidden);
+  const carried = `$.${hidden}`;
+  if (field === 'TimeoutSecondsPath') state.TimeoutSecondsPath = carried;
+  return carried;
 }
 
 /** Keeps the state's InputPath/Parameters/ResultPath/OutputPath and transition; the step returns its result. */

@@ -218,6 +218,62 @@ describe('callback Tasks (.waitForTaskToken) with the token broker', () => {
     });
   });
 
+  it('resolves TimeoutSecondsPath and HeartbeatSecondsPath against the state input, not the Parameters', async () => {
+    engine = new WorkflowEngine();
+    const events: unknown[] = [];
+    const { stateMachineArn } = await engine.registerStateMachine({
+      name: 'dynamic-timeouts',
+      definition: JSON.stringify({
+        StartAt: 'RequestApproval',
+        States: {
+          RequestApproval: {
+            Type: 'Task',
+            Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+            Parameters: {
+              FunctionName: fnArn('request-approval'),
+              Payload: {
+                'taskToken.$': '$$.Task.Token',
+                'timeoutSeconds.$': '$.plan.promotion.approvalTimeoutSeconds',
+              },
+            },
+            TimeoutSecondsPath: '$.plan.promotion.approvalTimeoutSeconds',
+            HeartbeatSecondsPath: '$.plan.promotion.heartbeatSeconds',
+            Catch: [{ ErrorEquals: ['States.Timeout'], ResultPath: '$.timeout', Next: 'TimedOut' }],
+            End: true,
+          },
+          TimedOut: { Type: 'Succeed' },
+        },
+      }),
+      handlers: {
+        'request-approval': async (event) => {
+          events.push(event);
+          return {};
+        },
+      },
+    });
+    const started = Date.now();
+
+    const { executionArn } = await engine.startExecution({
+      stateMachineArn,
+      input: JSON.stringify({ plan: { promotion: { approvalTimeoutSeconds: 5, heartbeatSeconds: 1 } } }),
+    });
+    const result = await engine.waitForExecution(executionArn);
+    const { events: history } = await engine.getExecutionHistory({ executionArn });
+    const scheduled = history.find((e) => e.type === 'TaskScheduled') as Record<
+      string,
+      Record<string, unknown>
+    >;
+
+    expect(JSON.parse(result.output ?? '{}').timeout).toMatchObject({ Error: 'States.Timeout' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950); // the heartbeat (1 s) expired first
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(Object.keys(events[0] as object)).toEqual(['taskToken', 'timeoutSeconds']);
+    expect(scheduled.taskScheduledEventDetails?.heartbeatInSeconds).toBe(1);
+    expect(JSON.parse(scheduled.taskScheduledEventDetails?.parameters as string)).not.toHaveProperty(
+      '__localTimeoutSeconds',
+    );
+  });
+
   it('mints one token per invocation inside a Map', async () => {
     engine = new WorkflowEngine();
     const tokens: string[] = [];
