@@ -108,7 +108,8 @@ export class LocalEventBus {
   private readonly rules = new Map<string, EventBusRule & { parsed: EventPattern }>();
   private readonly retry: RetryPolicy;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Back-off waits in progress: each clears its timer and wakes its delivery. */
+  private readonly sleepers = new Set<() => void>();
   private closed = false;
 
   constructor(private readonly options: LocalEventBusOptions = {}) {
@@ -183,11 +184,10 @@ export class LocalEventBus {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stops retrying; pending retries end in the dead-letter list's place: dropped. */
+  /** Stops accepting and retrying: deliveries waiting for a retry are dropped; running ones finish. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    for (const wake of [...this.sleepers]) wake();
     await this.idle();
   }
 
@@ -244,11 +244,13 @@ export class LocalEventBus {
         return;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
+        const wake = () => {
+          clearTimeout(timer);
+          this.sleepers.delete(wake);
           resolve();
-        }, delay);
-        this.timers.add(timer);
+        };
+        const timer = setTimeout(wake, delay);
+        this.sleepers.add(wake);
       });
       if (this.closed) return;
     }

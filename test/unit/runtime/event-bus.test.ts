@@ -6,6 +6,7 @@ import {
   stepFunctionsTarget,
 } from '../../../local/runtime/eventbridge/index.js';
 import { SfnBackendError } from '../../../local/runtime/workflow/index.js';
+import { until } from './harness.js';
 
 let bus: LocalEventBus;
 afterEach(async () => {
@@ -153,6 +154,30 @@ describe('delivery retries and the dead-letter list', () => {
         RETRY_ATTEMPTS: 2,
       },
     });
+  });
+
+  it('close() drops deliveries waiting for a retry instead of hanging', async () => {
+    bus = new LocalEventBus({ retry: { maximumRetryAttempts: 5, baseDelayMs: 60_000 } });
+    let attempts = 0;
+    bus.putRule({
+      name: 'down',
+      pattern: ORDERS_RULE,
+      targets: [
+        {
+          id: 'down',
+          deliver: () => {
+            attempts++;
+            throw new Error('down');
+          },
+        },
+      ],
+    });
+    await bus.putEvents([{ Source: 'app.orders', DetailType: 'Order', Detail: '{"state":"created"}' }]);
+    await until(() => attempts === 1);
+
+    await bus.close();
+
+    expect(attempts).toBe(1);
   });
 
   it('starts a Step Functions execution per delivery, with the event as input and no name', async () => {
