@@ -182,3 +182,53 @@ export async function runningImages(rt: LocalRuntime): Promise<Record<string, st
   }
   return out;
 }
+
+/** Calls the deployer's HTTP API handler as API Gateway (HTTP API, IAM auth) would, as `caller`. */
+export async function callApi(
+  deploymentId: string,
+  action: string,
+  caller: string | undefined,
+  body?: unknown,
+) {
+  const { handler } = await import('../../functions/handlers/api.js');
+  const event = {
+    version: '2.0',
+    routeKey: 'POST /deployments/{id}/{action}',
+    rawPath: `/deployments/${deploymentId}/${action}`,
+    pathParameters: { id: deploymentId, action },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: { authorizer: caller ? { iam: { userArn: caller } } : undefined },
+  };
+  const context = {
+    getRemainingTimeInMillis: () => 10_000,
+    functionName: 'swarm-deployer-api',
+    awsRequestId: 'local',
+  };
+  const res = await (
+    handler as unknown as (e: unknown, c: unknown) => Promise<{ statusCode: number; body: string }>
+  )(event, context);
+  return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown> };
+}
+
+/** Waits for an SNS message of `transition` about `digest`. */
+export async function alertOf(rt: LocalRuntime, digest: string, transition: string, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = alerts(rt, digest).find((a) => a.transition === transition);
+    if (found) return found;
+    if (Date.now() > deadline)
+      throw new Error(
+        `no "${transition}" alert for ${digest} within ${timeoutMs} ms; got ${alerts(rt, digest)
+          .map((a) => a.transition)
+          .join(', ')}`,
+      );
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The deployment id of the (first) execution that planned `digest`. */
+export async function deploymentIdOf(rt: LocalRuntime, digest: string): Promise<string> {
+  const a = await alertOf(rt, digest, 'started');
+  return (a as unknown as { deployment: string }).deployment;
+}
