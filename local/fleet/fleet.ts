@@ -103,6 +103,7 @@ export async function up(
       log(`fleet ${o.name} is already up with ${o.clusters} cluster(s)`);
       return current;
     }
+    if (await repair(o, current, log)) return status(o);
     log(`fleet ${o.name} is not healthy: rebuilding it`);
   }
   await checkConflicts(o);
@@ -136,6 +137,44 @@ export async function up(
   await chmod(stateFile(o), 0o600);
   log(`registry up at ${registryAddress} (user ${registry.credentials.username})`);
   return status(o);
+}
+
+/**
+ * Restarts what stopped (an engine, a Prometheus) in a fleet whose namespaces and registry are
+ * intact, so that one stopped daemon does not cost everyone's services a rebuild. False when the
+ * fleet needs rebuilding.
+ */
+async function repair(o: FleetOptions, current: FleetStatus, log: (line: string) => void): Promise<boolean> {
+  if (!current.registry.healthy) return false;
+  const namespaces = new Set(await fleetNamespaces(o));
+  for (const c of current.clusters) {
+    if (c.healthy) continue;
+    if (!namespaces.has(c.namespace)) return false;
+    try {
+      const layout = clusterLayout(o, Number(c.name.slice(1)));
+      const answers = await withTimeout(engine(layout).ping(), 3000, c.name).then(
+        () => true,
+        () => false,
+      );
+      if (!answers) {
+        log(`cluster ${c.name}: engine down, restarting it`);
+        await stopClusterEngine(c.name, o);
+        await startClusterEngine(c.name, o);
+      }
+      const fresh = await clusterStatus(layout);
+      if (fresh.swarm?.state !== 'active' || !fresh.swarm.manager) return false;
+      if (!fresh.healthy) {
+        log(`cluster ${c.name}: Prometheus down, restarting it`);
+        await stopClusterPrometheus(c.name, o);
+        await startClusterPrometheus(c.name, o);
+      }
+      if (!(await clusterStatus(layout)).healthy) return false;
+    } catch (err) {
+      log(`cluster ${c.name} could not be repaired (${(err as Error).message})`);
+      return false;
+    }
+  }
+  return (await status(o)).healthy;
 }
 
 /** Everything about the fleet, checked live: each engine's swarm, each Prometheus, the registry. */
@@ -372,8 +411,11 @@ export async function startClusterEngine(
   const r = registryLayout(state.options);
   const pids = await startEngine(c, `${r.address}:${r.port}`, tlsFiles(state.options.stateDir));
   await waitFor(
-    `cluster ${cluster} to be a healthy swarm manager again`,
-    async () => ((await clusterStatus(c)).healthy ? true : undefined),
+    `cluster ${cluster} to be a swarm manager again`,
+    async () => {
+      const swarm = (await engine(c).info()).Swarm;
+      return swarm?.LocalNodeState === 'active' && swarm.ControlAvailable ? true : undefined;
+    },
     60_000,
   );
   state.pids.push(...pids);

@@ -1,5 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { down, fleetProcesses, leftovers, status, up } from '../../../local/fleet/fleet.js';
+import {
+  down,
+  fleetProcesses,
+  leftovers,
+  status,
+  stopClusterEngine,
+  stopClusterPrometheus,
+  up,
+} from '../../../local/fleet/fleet.js';
 import type { FleetOptions } from '../../../local/fleet/layout.js';
 import { createDemoService, dockerFor, pushDemo, registryAuth, waitForRunning } from '../support/fleet.js';
 
@@ -29,6 +37,16 @@ describe('fleet lifecycle', () => {
     const again = await up(OPTS);
     // Assess 1: nothing was rebuilt
     expect(again.clusters[0]?.swarm?.nodeId).toBe(cluster.swarm?.nodeId);
+
+    // Act 1b: one engine and one Prometheus stop; up restarts just them
+    await stopClusterEngine('c1', OPTS);
+    await stopClusterPrometheus('c1', OPTS);
+    expect((await status(OPTS)).healthy).toBe(false);
+    const repaired = await up(OPTS);
+    // Assess 1b: healthy again, same swarm (not rebuilt), the service still there
+    expect(repaired.healthy).toBe(true);
+    expect(repaired.clusters[0]?.swarm?.nodeId).toBe(cluster.swarm?.nodeId);
+    await waitForRunning(dockerFor(cluster), 'life', 1);
 
     // Act 2: kill -9 every process of the fleet, containers included
     const pids = await fleetProcesses(OPTS);
