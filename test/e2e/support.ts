@@ -232,3 +232,19 @@ export async function deploymentIdOf(rt: LocalRuntime, digest: string): Promise<
   const a = await alertOf(rt, digest, 'started');
   return (a as unknown as { deployment: string }).deployment;
 }
+
+/** Replaces the service policy in Parameter Store (read on every plan), as an operator would. */
+export async function setPolicy(rt: LocalRuntime, servicePolicy: Record<string, unknown>) {
+  const { SSMClient } = await import('@aws-sdk/client-ssm');
+  const { writeConfig } = await import('../../functions/lib/config/store.js');
+  const ssm = new SSMClient({
+    endpoint: rt.env.AWS_ENDPOINT_URL,
+    region: rt.env.AWS_REGION,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  });
+  await writeConfig(ssm, rt.env.DEPLOYER_PREFIX as string, {
+    clusters: clusterConfigs(rt.fleet),
+    services: [servicePolicy],
+  });
+  ssm.destroy();
+}

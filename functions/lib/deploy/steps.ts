@@ -102,7 +102,11 @@ export async function acquireLockStep(
   const now = deps.now();
   const queueDeadline = input.queueDeadline ?? deadlineFrom(now, input.queueSeconds ?? 3600);
   const seen = await deps.store.digestStatus(d.service, d.digest, signal);
-  if (seen && seen.deploymentId !== d.id && (seen.status === 'running' || seen.status === 'succeeded')) {
+  if (
+    seen &&
+    seen.executionArn !== input.executionArn &&
+    (seen.status === 'running' || seen.status === 'succeeded')
+  ) {
     return {
       status: 'duplicate',
       message: `${d.digest} of ${d.service} is already ${seen.status} (deployment ${seen.deploymentId})`,
@@ -127,7 +131,7 @@ export async function acquireLockStep(
       signal,
     );
     if (r.acquired) {
-      await deps.store.setDigestStatus(d.service, d.digest, d.id, 'running', signal);
+      await deps.store.setDigestStatus(d.service, d.digest, d.id, 'running', signal, input.executionArn);
       await deps.notifier.publish(
         {
           transition: 'started',
@@ -142,7 +146,7 @@ export async function acquireLockStep(
       return { status: 'acquired', queueDeadline };
     }
     const holder = r.holder;
-    if (holder.deploymentId === d.id) return { status: 'acquired', queueDeadline }; // a retry after we took it
+    if (holder.executionArn === input.executionArn) return { status: 'acquired', queueDeadline }; // a retry after we took it
     if (holder.digest === d.digest) {
       return {
         status: 'duplicate',

@@ -21,6 +21,14 @@ export interface LockHolder {
 
 export type DigestStatus = 'running' | 'succeeded' | 'rolled-back' | 'failed';
 
+export interface DigestRecord {
+  status: DigestStatus;
+  deploymentId: string;
+  /** The execution that deployed it: another execution of the same push is a duplicate. */
+  executionArn?: string;
+  at: string;
+}
+
 /**
  * The deployment's durable record in Parameter Store, under the account's prefix:
  *   locks/<service>                         the service's lock (created only if absent: atomic)
@@ -163,23 +171,23 @@ export class DeploymentStore {
     service: string,
     digest: string,
     signal?: AbortSignal,
-  ): Promise<{ status: DigestStatus; deploymentId: string } | undefined> {
+  ): Promise<DigestRecord | undefined> {
     const v = await this.get(this.paths.digest(service, digest), signal);
-    return v ? (JSON.parse(v) as { status: DigestStatus; deploymentId: string }) : undefined;
+    return v ? (JSON.parse(v) as DigestRecord) : undefined;
   }
 
+  /** Records what happened to a digest; the execution that set "running" stays recorded with later statuses. */
   async setDigestStatus(
     service: string,
     digest: string,
     deploymentId: string,
     status: DigestStatus,
     signal?: AbortSignal,
+    executionArn?: string,
   ): Promise<void> {
-    await this.put(
-      this.paths.digest(service, digest),
-      JSON.stringify({ status, deploymentId, at: new Date().toISOString() }),
-      signal,
-    );
+    const arn = executionArn ?? (await this.digestStatus(service, digest, signal))?.executionArn;
+    const record: DigestRecord = { status, deploymentId, executionArn: arn, at: new Date().toISOString() };
+    await this.put(this.paths.digest(service, digest), JSON.stringify(record), signal);
   }
 
   /** Records a push as the newest of its service unless a newer one is already recorded. */
