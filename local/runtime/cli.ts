@@ -63,13 +63,14 @@ async function upCommand(clusters: number): Promise<number> {
   closeSync(fd);
   child.unref();
   const deadline = Date.now() + 180_000;
-  let info: RuntimeInfo | undefined;
-  while (!(info = await running())) {
+  let info = await running();
+  while (!info) {
     if (Date.now() > deadline || child.exitCode !== null) {
       console.error(`the local runtime did not start; see ${logFile}`);
       return 1;
     }
     await new Promise((r) => setTimeout(r, 500));
+    info = await running();
   }
   console.log(`the deployer runs locally (pid ${info.pid}, log ${logFile}):
   AWS APIs (SSM, SNS, Step Functions, ECR)  ${info.env.AWS_ENDPOINT_URL}

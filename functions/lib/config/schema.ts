@@ -113,7 +113,7 @@ export const servicePolicySchema = z
     }
     if (p.waves) {
       const seen = new Map<string, number>();
-      p.waves.forEach((w, i) =>
+      p.waves.forEach((w, i) => {
         w.clusters.forEach((c, j) => {
           if (!clusters.has(c))
             ctx.addIssue({
@@ -128,8 +128,8 @@ export const servicePolicySchema = z
               message: `"${c}" is already in wave ${seen.get(c)}`,
             });
           seen.set(c, i);
-        }),
-      );
+        });
+      });
       const missing = p.clusters.filter((c) => !seen.has(c));
       if (missing.length > 0)
         ctx.addIssue({
