@@ -30,11 +30,12 @@ function describeIssues(error: z.ZodError, input: unknown): string {
       if (head === 'analysis') {
         const sub = { ...error, issues: [{ ...issue, path: rest }] } as unknown as z.ZodError;
         const analysisInput = (input as { analysis?: unknown } | undefined)?.analysis;
-        return toPolicyIssues(sub, analysisInput, ['analysis'])
+        const index = rest[0] === 'metrics' ? rest[1] : undefined;
+        return toPolicyIssues(sub, analysisInput)
           .map((i) =>
             formatPolicyIssue({
               ...i,
-              field: i.metric === undefined ? i.field : `analysis.metrics.${i.field}`,
+              field: i.metric === undefined ? `analysis.${i.field}` : `analysis.metrics.${String(index)}.${i.field}`,
             }),
           )
           .join('; ');
