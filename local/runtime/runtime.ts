@@ -6,7 +6,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { writeConfig } from '../../functions/lib/config/store.js';
 import { resetDeps } from '../../functions/lib/deps.js';
-import { deployRulePattern } from '../../functions/lib/events.js';
+import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events.js';
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
@@ -167,6 +167,28 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     pattern: deployRulePattern(repositories),
     targets: [stepFunctionsTarget(engine, stateMachineArn)],
   });
+  // Stopped or timed-out executions skip their own rollback states: the reaper rule hands them to
+  // the ReapExecution function, as the EventBridge rule on Step Functions status changes does on AWS.
+  const reap = handlers[functionName('reap-execution')] as TaskHandler;
+  bus.putRule({
+    name: 'reap-stopped-executions',
+    pattern: reaperRulePattern(stateMachineArn),
+    targets: [
+      {
+        id: 'reap-execution',
+        deliver: async (event) => {
+          const controller = new AbortController();
+          await reap(event, {
+            signal: controller.signal,
+            deadlineMs: Date.now() + 60_000,
+            awsRequestId: String(event.id),
+            functionName: functionName('reap-execution'),
+          });
+        },
+      },
+    ],
+  });
+  engine.onStatusChange((event) => bus.publish(event as never));
   const registryEvents = await startRegistryEventListener({
     host,
     port: Number(new URL(fleet.registry.eventsUrl).port),

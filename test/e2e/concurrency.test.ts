@@ -1,3 +1,4 @@
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
 import {
@@ -144,5 +145,53 @@ describe('one service, several pushes', () => {
       c2: [base.digestReference],
       c3: [base.digestReference],
     });
+  });
+
+  it('stopped with StopExecution mid-wave, is rolled back by the reaper: no cluster on a mix of digests', async () => {
+    await setPolicy(
+      rt,
+      policy({
+        waves: [
+          { name: 'first', clusters: ['c1'], bakeSeconds: 15 },
+          { name: 'rest', clusters: ['c2', 'c3'] },
+        ],
+      }),
+    );
+    const base = await baseline(rt);
+    const rel = await release(rt, { tag: 'v5.8.0' });
+    await alertOf(rt, rel.digest, 'wave-promoted'); // c1 runs the new digest, baking
+    const [running] = await executionsFor(rt, rel.digest);
+    const sfn = new SFNClient({
+      endpoint: rt.env.AWS_ENDPOINT_URL,
+      region: rt.env.AWS_REGION,
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    await sfn.send(
+      new StopExecutionCommand({
+        executionArn: running?.executionArn,
+        error: 'OperatorStop',
+        cause: 'stopped from the console',
+      }),
+    );
+    sfn.destroy();
+    await alertOf(rt, rel.digest, 'rolled-back');
+    const executions = await finished(rt, rel.digest); // the stopped one and the reaper's rollback (its input carries the plan)
+    const stopped = executions.find((e) => e.status === 'ABORTED');
+    const reaped = executions.find((e) => e.name.startsWith('rollback-'));
+    expect(stopped?.error).toBe('OperatorStop');
+    expect(reaped?.status).toBe('FAILED');
+    expect(reaped?.error).toBe('ExecutionStoppedError');
+    expect(reaped?.cause).toMatch(
+      /was ABORTED before it finished; rolling back the clusters it touched: c1$/,
+    );
+    expect(await clusterImages(rt)).toEqual(everywhere(base.digestReference));
+    expect(await runningImages(rt)).toEqual({
+      c1: [base.digestReference],
+      c2: [base.digestReference],
+      c3: [base.digestReference],
+    });
+    expect((await alertOf(rt, rel.digest, 'rolled-back')).summary).toMatch(
+      /rolled back on c1: ExecutionStoppedError/,
+    );
   });
 });

@@ -35,7 +35,10 @@ function describeIssues(error: z.ZodError, input: unknown): string {
           .map((i) =>
             formatPolicyIssue({
               ...i,
-              field: i.metric === undefined ? `analysis.${i.field}` : `analysis.metrics.${String(index)}.${i.field}`,
+              field:
+                i.metric === undefined
+                  ? `analysis.${i.field}`
+                  : `analysis.metrics.${String(index)}.${i.field}`,
             }),
           )
           .join('; ');

@@ -520,6 +520,11 @@ export interface ProgressInput {
   since?: string;
   /** Failed tasks of the new image tolerated before the verdict is failed (default 0). */
   toleratedTaskFailures?: number;
+  /**
+   * How long a task must have been running before it counts as converged (default 3 s): a task that
+   * exits at start is "running" for a moment, and must not make a crashing canary look healthy.
+   */
+  stableSeconds?: number;
   registryAuth?: string;
 }
 
@@ -616,7 +621,14 @@ export async function progress(
     );
   }
   const updating = updateState === 'updating';
-  if (runningOnTarget >= desired && runningOther === 0 && !updating) {
+  const stableMs = (input.stableSeconds ?? 3) * 1000;
+  const stable = live.filter(
+    (t) =>
+      t.Status.State === 'running' &&
+      onTarget(t) &&
+      Date.now() - Date.parse(t.Status.Timestamp ?? '') >= stableMs,
+  ).length;
+  if (stable >= desired && runningOther === 0 && !updating) {
     return {
       ...base,
       verdict: 'converged',
@@ -628,7 +640,7 @@ export async function progress(
     ...base,
     verdict: 'progressing',
     errorName: null,
-    reason: `${where}: ${runningOnTarget}/${desired} task(s) on the new image, ${runningOther} on others${updating ? ', update in progress' : ''}`,
+    reason: `${where}: ${runningOnTarget}/${desired} task(s) on the new image (${stable} up for ${stableMs / 1000} s), ${runningOther} on others${updating ? ', update in progress' : ''}`,
   };
 }
 
