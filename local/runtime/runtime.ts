@@ -10,7 +10,7 @@ import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
-import { LocalEventBus, stepFunctionsTarget } from './eventbridge/index.js';
+import { LocalEventBus } from './eventbridge/index.js';
 import { type RegistryEventListener, startRegistryEventListener } from './registry-events/index.js';
 import { type TaskHandler, WorkflowEngine, type WorkflowEngineOptions } from './workflow/index.js';
 
@@ -162,11 +162,29 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   const repositories = (config.services as Array<{ repository: string }>).map((s) => s.repository);
   const bus = new LocalEventBus({ region: REGION, accountId: ACCOUNT });
+  // The push rule's target is the StartDeployment function: it names each execution after the image.
+  env.STATE_MACHINE_ARN = stateMachineArn;
+  process.env.STATE_MACHINE_ARN = stateMachineArn;
+  const start = handlers[functionName('start-deployment')] as TaskHandler;
   bus.putRule({
     name: 'deploy-on-ecr-push',
     pattern: deployRulePattern(repositories),
-    targets: [stepFunctionsTarget(engine, stateMachineArn)],
+    targets: [
+      {
+        id: 'start-deployment',
+        deliver: async (event) => {
+          const controller = new AbortController();
+          await start(event, {
+            signal: controller.signal,
+            deadlineMs: Date.now() + 30_000,
+            awsRequestId: String(event.id),
+            functionName: functionName('start-deployment'),
+          });
+        },
+      },
+    ],
   });
+
   // Stopped or timed-out executions skip their own rollback states: the reaper rule hands them to
   // the ReapExecution function, as the EventBridge rule on Step Functions status changes does on AWS.
   const reap = handlers[functionName('reap-execution')] as TaskHandler;

@@ -36,7 +36,7 @@ describe('one service, several pushes', () => {
   it('starts one deployment for the same push event delivered twice, and again after it finished', async () => {
     await baseline(rt);
     const rel = await release(rt, { tag: 'v5.0.0' });
-    // The registry's notification started the first execution; EventBridge delivers the same event again.
+    // The registry's notification started the execution, named after the image; EventBridge delivers the same event again.
     let event: unknown;
     while (!event) {
       const [first] = await executionsFor(rt, rel.digest);
@@ -44,21 +44,33 @@ describe('one service, several pushes', () => {
       if (!event) await new Promise((r) => setTimeout(r, 200));
     }
     rt.bus.publish(event as never);
-    const done = await finished(rt, rel.digest);
+    await finished(rt, rel.digest);
     rt.bus.publish(event as never); // once more, after the deployment finished
-    await new Promise((r) => setTimeout(r, 1000));
+    await rt.bus.idle();
     const all = await finished(rt, rel.digest);
-    expect(done).toHaveLength(2);
-    expect(all).toHaveLength(3);
-    const outputs = all.map((e) => JSON.parse(e.output ?? '{}'));
-    expect(outputs.filter((o) => o.outcome === 'succeeded')).toHaveLength(1);
-    // Listed newest first: the delivery after the end, then the one during the deployment.
-    expect(outputs.filter((o) => o.lock?.status === 'duplicate').map((o) => o.lock.message)).toEqual([
-      expect.stringMatching(/is already succeeded \(deployment web-v5-0-0-\w+\)$/),
-      expect.stringMatching(/is already (being deployed by|running)/),
+    expect(all.map((e) => [e.name, e.status])).toEqual([
+      [`demo-v5-0-0-${rel.digest.slice(7, 19)}`, 'SUCCEEDED'],
     ]);
     expect(alerts(rt, rel.digest).filter((a) => a.transition === 'started')).toHaveLength(1);
     expect(await clusterImages(rt)).toEqual(everywhere(rel.digestReference));
+  });
+
+  it('does not deploy again the same digest pushed under another tag', async () => {
+    const running = (await clusterImages(rt)).c1?.image as string;
+    // Same content as the release above (same version baked in), another tag: the same digest.
+    const retag = await release(rt, { tag: 'v5.0.0-again', version: 'v5.0.0' });
+    expect(retag.digestReference).toBe(running);
+    let again: Awaited<ReturnType<typeof executionsFor>>[number] | undefined;
+    while (again?.status !== 'SUCCEEDED' && again?.status !== 'FAILED') {
+      await new Promise((r) => setTimeout(r, 500));
+      again = (await executionsFor(rt, retag.digest)).find((e) => e.name.startsWith('demo-v5-0-0-again-'));
+    }
+    expect(again?.status).toBe('SUCCEEDED');
+    expect(JSON.parse(again?.output ?? '{}').lock).toEqual({
+      status: 'duplicate',
+      message: expect.stringMatching(/is already succeeded \(deployment web-v5-0-0-\w+\)$/),
+    });
+    expect(alerts(rt, retag.digest).filter((a) => a.transition === 'started')).toHaveLength(1);
   });
 
   it('queues a newer digest behind a running deployment, then deploys it', async () => {

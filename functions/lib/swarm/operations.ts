@@ -621,7 +621,11 @@ export async function progress(
     );
   }
   const updating = updateState === 'updating';
-  const stableMs = (input.stableSeconds ?? 3) * 1000;
+  // Swarm itself watched the new tasks for update_config.monitor before it marked an update
+  // completed; a service created (the canary) or left alone has no such watch: wait here instead.
+  const completedAt = Date.parse(service.UpdateStatus?.CompletedAt ?? '');
+  const swarmMonitored = updateState === 'completed' && completedAt >= since;
+  const stableMs = swarmMonitored ? 0 : (input.stableSeconds ?? 3) * 1000;
   const stable = live.filter(
     (t) =>
       t.Status.State === 'running' &&

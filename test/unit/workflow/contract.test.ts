@@ -97,3 +97,14 @@ describe('the state machine contract', () => {
     expect(placeholders.filter((p) => !handlers.has(kebab(p)))).toEqual([]);
   });
 });
+
+describe('the state machine within what the local runtime runs faithfully', () => {
+  it('has no construct that aws-local-stepfunctions ignores or gets wrong', async () => {
+    const { lintDefinition } = await import('../../../local/runtime/workflow/definition.js');
+    const violations = lintDefinition(text).map((v) => `${v.rule} at ${v.path}`);
+    // The approval wait is a human decision: no heartbeat makes sense there (its timeout is the policy's).
+    expect(
+      violations.filter((v) => !v.startsWith('callback-heartbeat at ') || !v.includes('RequestApproval')),
+    ).toEqual([]);
+  });
+});

@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { ConfigError } from '../lib/config/errors.js';
+import { startDeployment } from '../lib/deploy/start.js';
+import { stepHandler } from '../lib/handler.js';
+
+/** StartDeployment (the ECR push rule's target): one execution per pushed image, named after it. */
+export const handler = stepHandler('StartDeployment', z.unknown(), (deps, event, signal) => {
+  const arn = process.env.STATE_MACHINE_ARN;
+  if (!arn)
+    throw new ConfigError(
+      'environment variable STATE_MACHINE_ARN is not set (the infrastructure sets it on this function)',
+    );
+  return startDeployment(deps.sfn, arn, event, signal);
+});
