@@ -8,7 +8,7 @@ import {
 } from '../analysis/index.js';
 import { type ConnectDeps, withEngine, withPrometheus } from '../clusters/connect.js';
 import type { Config } from '../config/store.js';
-import type { Notifier } from '../notify/notifier.js';
+import type { Notification, Notifier } from '../notify/notifier.js';
 import {
   canaryName,
   deployCanary,
@@ -54,6 +54,19 @@ export interface StepDeps {
 }
 
 const deadlineFrom = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000).toISOString();
+
+/** One notification about deployment `d`: the deployment's own fields filled in. */
+function notify(
+  deps: StepDeps,
+  d: Deployment,
+  n: Omit<Notification, 'deploymentId' | 'service' | 'digest' | 'tag'>,
+  signal?: AbortSignal,
+) {
+  return deps.notifier.publish(
+    { deploymentId: d.id, service: d.service, digest: d.digest, tag: d.tag, ...n },
+    signal,
+  );
+}
 
 async function failIfAborted(deps: StepDeps, d: Deployment, signal?: AbortSignal): Promise<void> {
   const reason = await deps.store.abortRequested(d.id, signal);
@@ -132,13 +145,11 @@ export async function acquireLockStep(
     );
     if (r.acquired) {
       await deps.store.setDigestStatus(d.service, d.digest, d.id, 'running', signal, input.executionArn);
-      await deps.notifier.publish(
+      await notify(
+        deps,
+        d,
         {
           transition: 'started',
-          deploymentId: d.id,
-          service: d.service,
-          digest: d.digest,
-          tag: d.tag,
           summary: `deploying ${d.repository}:${d.tag} (${d.digest}) to ${d.service}`,
         },
         signal,
@@ -161,13 +172,11 @@ export async function acquireLockStep(
     }
     const busy = `deployment ${holder.deploymentId} (${holder.digest}) holds ${d.service}`;
     if (input.concurrency === 'reject') {
-      await deps.notifier.publish(
+      await notify(
+        deps,
+        d,
         {
           transition: 'rejected',
-          deploymentId: d.id,
-          service: d.service,
-          digest: d.digest,
-          tag: d.tag,
           summary: `${d.tag} rejected: ${busy}`,
         },
         signal,
@@ -376,13 +385,11 @@ export async function analyzeStep(deps: StepDeps, input: AnalyzeInput, signal?: 
   const record = appendToRecord(input.record, outcome, { perMetric: 3, maxBytes: 12_000 });
   if (outcome.done && outcome.phase !== 'Successful') {
     const decisive = outcome.decisive ? describeDecisive(outcome.decisive) : outcome.summary;
-    await deps.notifier.publish(
+    await notify(
+      deps,
+      d,
       {
         transition: 'analysis-failed',
-        deploymentId: d.id,
-        service: d.service,
-        digest: d.digest,
-        tag: d.tag,
         cluster: cluster.name,
         summary: `canary of ${d.service} ${d.tag} on ${cluster.name}: analysis ${outcome.phase}: ${decisive}`,
         details: { measurements: describeRecord(record).slice(-10) },
@@ -414,13 +421,11 @@ export async function canaryReadyStep(
   signal?: AbortSignal,
 ) {
   const d = input.deployment;
-  await deps.notifier.publish(
+  await notify(
+    deps,
+    d,
     {
       transition: 'canary-ready',
-      deploymentId: d.id,
-      service: d.service,
-      digest: d.digest,
-      tag: d.tag,
       cluster: input.cluster.name,
       summary: `canary ${input.canary.service} of ${d.tag} runs on ${input.cluster.name}${input.canary.replicas ? ` (${input.canary.replicas} replica(s))` : ''}; analysis starts`,
     },
@@ -444,13 +449,11 @@ export async function requestApprovalStep(
 ) {
   const d = input.deployment;
   await deps.store.saveApprovalToken(d.id, input.taskToken, signal);
-  await deps.notifier.publish(
+  await notify(
+    deps,
+    d,
     {
       transition: 'awaiting-approval',
-      deploymentId: d.id,
-      service: d.service,
-      digest: d.digest,
-      tag: d.tag,
       summary: `canary of ${d.service} ${d.tag} waits for approval: POST /deployments/${d.id}/approve or /reject within ${input.timeoutSeconds} s`,
     },
     signal,
@@ -476,14 +479,12 @@ export async function judgeWaveStep(
       `wave ${input.wave.name}: ${failed.length} cluster(s) failed (budget ${input.wave.maxFailures}): ${reasons}`,
     );
   }
-  await deps.notifier.publish(
+  await notify(
+    deps,
+    d,
     {
       transition: 'wave-promoted',
       key: input.wave.name,
-      deploymentId: d.id,
-      service: d.service,
-      digest: d.digest,
-      tag: d.tag,
       summary: `wave ${input.wave.name} of ${d.service} runs ${d.tag}: ${input.results
         .filter((r) => r.ok)
         .map((r) => r.cluster)
@@ -527,13 +528,11 @@ export async function completeStep(
 ) {
   const d = input.deployment;
   await deps.store.setDigestStatus(d.service, d.digest, d.id, 'succeeded', signal);
-  await deps.notifier.publish(
+  await notify(
+    deps,
+    d,
     {
       transition: 'succeeded',
-      deploymentId: d.id,
-      service: d.service,
-      digest: d.digest,
-      tag: d.tag,
       summary: `${d.service} runs ${d.tag} (${d.digest}) on ${input.clusters.join(', ')}`,
     },
     signal,
@@ -594,13 +593,11 @@ export async function concludeRollbackStep(
   if (failed.length > 0) {
     const details = failed.map((f) => `${f.cluster}: ${f.error}: ${causeMessage(f.cause)}`).join('; ');
     await deps.store.setDigestStatus(d.service, d.digest, d.id, 'failed', signal);
-    await deps.notifier.publish(
+    await notify(
+      deps,
+      d,
       {
         transition: 'rollback-failed',
-        deploymentId: d.id,
-        service: d.service,
-        digest: d.digest,
-        tag: d.tag,
         summary: `ROLLBACK FAILED for ${d.service} ${d.tag} on ${failed.map((f) => f.cluster).join(', ')} after ${reason}; restored: ${restored.join(', ') || 'none'}`,
         details: { failed: details, restored },
       },
@@ -611,13 +608,11 @@ export async function concludeRollbackStep(
     );
   }
   await deps.store.setDigestStatus(d.service, d.digest, d.id, 'rolled-back', signal);
-  await deps.notifier.publish(
+  await notify(
+    deps,
+    d,
     {
       transition: 'rolled-back',
-      deploymentId: d.id,
-      service: d.service,
-      digest: d.digest,
-      tag: d.tag,
       summary: `${d.service} ${d.tag} rolled back on ${restored.join(', ') || 'no cluster (nothing had changed)'}: ${reason}`,
       details: { restored },
     },
