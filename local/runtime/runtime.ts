@@ -10,7 +10,7 @@ import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
-import { LocalEventBus } from './eventbridge/index.js';
+import { type EventBusTarget, LocalEventBus } from './eventbridge/index.js';
 import { type RegistryEventListener, startRegistryEventListener } from './registry-events/index.js';
 import { type TaskHandler, WorkflowEngine, type WorkflowEngineOptions } from './workflow/index.js';
 
@@ -43,7 +43,6 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 const pascal = (s: string) => s.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 export const functionName = (handlerFile: string) => `swarm-deployer-${handlerFile}`;
 
@@ -165,46 +164,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // The push rule's target is the StartDeployment function: it names each execution after the image.
   env.STATE_MACHINE_ARN = stateMachineArn;
   process.env.STATE_MACHINE_ARN = stateMachineArn;
-  const start = handlers[functionName('start-deployment')] as TaskHandler;
+  /** A function as a rule target, invoked asynchronously as EventBridge invokes Lambda targets. */
+  const lambdaTarget = (file: string, timeoutMs: number): EventBusTarget => ({
+    id: file,
+    deliver: async (event) => {
+      const handler = handlers[functionName(file)] as TaskHandler;
+      await handler(event, {
+        signal: new AbortController().signal,
+        deadlineMs: Date.now() + timeoutMs,
+        awsRequestId: String(event.id),
+        functionName: functionName(file),
+      });
+    },
+  });
   bus.putRule({
     name: 'deploy-on-ecr-push',
     pattern: deployRulePattern(repositories),
-    targets: [
-      {
-        id: 'start-deployment',
-        deliver: async (event) => {
-          const controller = new AbortController();
-          await start(event, {
-            signal: controller.signal,
-            deadlineMs: Date.now() + 30_000,
-            awsRequestId: String(event.id),
-            functionName: functionName('start-deployment'),
-          });
-        },
-      },
-    ],
+    targets: [lambdaTarget('start-deployment', 30_000)],
   });
-
   // Stopped or timed-out executions skip their own rollback states: the reaper rule hands them to
   // the ReapExecution function, as the EventBridge rule on Step Functions status changes does on AWS.
-  const reap = handlers[functionName('reap-execution')] as TaskHandler;
   bus.putRule({
     name: 'reap-stopped-executions',
     pattern: reaperRulePattern(stateMachineArn),
-    targets: [
-      {
-        id: 'reap-execution',
-        deliver: async (event) => {
-          const controller = new AbortController();
-          await reap(event, {
-            signal: controller.signal,
-            deadlineMs: Date.now() + 60_000,
-            awsRequestId: String(event.id),
-            functionName: functionName('reap-execution'),
-          });
-        },
-      },
-    ],
+    targets: [lambdaTarget('reap-execution', 60_000)],
   });
   engine.onStatusChange((event) => bus.publish(event as never));
   const registryEvents = await startRegistryEventListener({
@@ -248,5 +231,3 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
   };
 }
-
-export { kebab };

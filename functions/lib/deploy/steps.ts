@@ -384,7 +384,7 @@ export async function analyzeStep(deps: StepDeps, input: AnalyzeInput, signal?: 
   // Keep the record small in the state payload: a few measurements per metric plus the decisive one.
   const record = appendToRecord(input.record, outcome, { perMetric: 3, maxBytes: 12_000 });
   if (outcome.done && outcome.phase !== 'Successful') {
-    const decisive = outcome.decisive ? describeDecisive(outcome.decisive) : outcome.summary;
+    const decisive = outcome.decisive?.sentence ?? outcome.summary;
     await notify(
       deps,
       d,
@@ -406,12 +406,6 @@ export async function analyzeStep(deps: StepDeps, input: AnalyzeInput, signal?: 
     waitSeconds: Math.max(1, Math.ceil(outcome.waitSeconds)),
     summary: outcome.summary,
   };
-}
-
-function describeDecisive(decisive: unknown): string {
-  if (typeof decisive === 'string') return decisive;
-  const s = (decisive as { sentence?: string }).sentence;
-  return s ?? JSON.stringify(decisive);
 }
 
 /** The canary converged: tell people, and start the analysis with no state. */
