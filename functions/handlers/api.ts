@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { decide, NoPendingApprovalError } from '../lib/deploy/approval.js';
+import { abortDeployment } from '../lib/deploy/steps/index.js';
 import { getDeps } from '../lib/deps.js';
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyResultV2 => ({
@@ -41,8 +42,7 @@ export const handler = middy(
     try {
       if (action === 'approve' || action === 'reject') {
         const result = await decide(
-          deps.store,
-          deps.sfn,
+          deps,
           { deploymentId: id, approver: caller, ...(reason ? { reason } : {}) },
           action,
           signal,
@@ -51,9 +51,14 @@ export const handler = middy(
         return json(200, result);
       }
       if (action === 'abort') {
-        await deps.store.requestAbort(id, `aborted by ${caller}${reason ? `: ${reason}` : ''}`, signal);
-        deps.logger.info('abort requested', { deploymentId: id, by: caller });
-        return json(202, { deploymentId: id, abort: 'requested', by: caller });
+        const { interrupted } = await abortDeployment(
+          deps,
+          id,
+          `aborted by ${caller}${reason ? `: ${reason}` : ''}`,
+          signal,
+        );
+        deps.logger.info('abort requested', { deploymentId: id, by: caller, interrupted });
+        return json(202, { deploymentId: id, abort: 'requested', by: caller, interrupted });
       }
       return json(404, { message: `no action "${action}": use approve, reject or abort` });
     } catch (err) {

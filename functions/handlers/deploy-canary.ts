@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withCluster } from '../lib/deploy/schemas.js';
-import { deployCanaryStep } from '../lib/deploy/steps.js';
+import { deployCanaryStep } from '../lib/deploy/steps/index.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({
@@ -9,6 +9,6 @@ const input = withCluster.extend({
 });
 
 /** DeployCanary: records the canary cluster as touched, then creates <service>-canary with the digest. */
-export const handler = stepHandler('DeployCanary', input, (deps, i, signal) =>
-  deployCanaryStep(deps, i, signal),
+export const handler = stepHandler('DeployCanary', input, (deps, i, signal, invocation) =>
+  deployCanaryStep(deps, i, signal, invocation),
 );

@@ -1,13 +1,17 @@
 import { z } from 'zod';
-import { clusterResultSchema, deploymentSchema } from '../lib/deploy/schemas.js';
-import { judgeWaveStep } from '../lib/deploy/steps.js';
+import type { PlannedCluster } from '../lib/deploy/plan.js';
+import { clusterResultSchema, clusterSchema, deploymentSchema } from '../lib/deploy/schemas.js';
+import { judgeWaveStep } from '../lib/deploy/steps/index.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({
   deployment: deploymentSchema,
   wave: z.object({ name: z.string(), maxFailures: z.number().int().min(0) }),
+  clusters: z.array(clusterSchema),
   results: z.array(clusterResultSchema),
 });
 
-/** JudgeWave: fails the deployment when the wave's failures exceed its budget; notifies a promoted wave. */
-export const handler = stepHandler('JudgeWave', input, (deps, i, signal) => judgeWaveStep(deps, i, signal));
+/** JudgeWave: fails past the wave's failure budget; within it, hands back the failed clusters to restore. */
+export const handler = stepHandler('JudgeWave', input, (deps, i, signal) =>
+  judgeWaveStep(deps, { ...i, clusters: i.clusters as unknown as PlannedCluster[] }, signal),
+);

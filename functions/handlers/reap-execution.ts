@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ExecutionStatusChange, reapExecution } from '../lib/deploy/reap.js';
+import { type ExecutionStatusChange, reapExecution } from '../lib/deploy/steps/index.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.looseObject({
@@ -9,10 +9,12 @@ const input = z.looseObject({
     name: z.string(),
     status: z.string(),
     input: z.string().nullish(),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
   }),
 });
 
-/** ReapExecution (EventBridge rule on stopped / timed-out executions): rolls back what they touched. */
+/** ReapExecution (EventBridge rule on executions that ended without succeeding): finishes what they left. */
 export const handler = stepHandler('ReapExecution', input, (deps, event, signal) =>
   reapExecution(deps, event as unknown as ExecutionStatusChange, signal),
 );

@@ -1,14 +1,18 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { ecrCatalog, executionStatus, parameterDeduper } from './aws.js';
+import { sfnWorkflow } from './adapters/sfn.js';
+import { ecrCatalog, perRegion } from './aws.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/store.js';
-import type { StepDeps } from './deploy/steps.js';
-import { DeploymentStore } from './deploy/store.js';
+import { DynamoDedupe, DynamoRecord } from './deploy/record/dynamodb.js';
+import type { StepDeps } from './deploy/steps/index.js';
 import { Notifier } from './notify/notifier.js';
+import { awsSecretReader } from './prometheus/credentials.js';
 import { EcrRegistryAuth } from './swarm/registry-auth.js';
 
 export interface Deps extends StepDeps {
@@ -37,23 +41,30 @@ export function getDeps(): Deps {
   if (deps) return deps;
   const prefix = process.env.DEPLOYER_PREFIX ?? '/deployer';
   const topicArn = requireEnv('TOPIC_ARN');
+  const table = requireEnv('DEPLOYER_TABLE');
+  const dynamodb = new DynamoDBClient({});
   const ssm = new SSMClient({});
-  const ecr = new ECRClient({});
+  // Clients of other regions (registries, clusters) are built on first use, one per region.
+  const ecrFor = perRegion((region) => new ECRClient({ region }));
+  const ssmFor = perRegion((region) => new SSMClient({ region }));
   const sfn = new SFNClient({});
   const sns = new SNSClient({});
   const logger = new Logger({ serviceName: 'swarm-deployer' });
-  const registryAuth = new EcrRegistryAuth(ecr);
+  const registryAuth = new EcrRegistryAuth(ecrFor, requireEnv('AWS_REGION'));
   deps = {
     prefix,
     logger,
     sfn,
     config: (signal) => loadConfig(ssm, prefix, signal),
-    catalog: ecrCatalog(ecr, registryAuth),
-    store: new DeploymentStore(ssm, prefix),
+    catalog: ecrCatalog(ecrFor, registryAuth),
+    record: new DynamoRecord(dynamodb, table),
+    workflow: sfnWorkflow(sfn),
     registryAuth,
-    notifier: new Notifier(sns, topicArn, parameterDeduper(ssm, prefix)),
+    notifier: new Notifier(sns, topicArn, new DynamoDedupe(dynamodb, table)),
     connect: {
-      ssm,
+      ssmFor,
+      // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
+      secrets: awsSecretReader({ ssm, secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}) }),
       async tlsCredentials(parameter, signal) {
         const out = await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }), {
           abortSignal: signal,
@@ -65,7 +76,6 @@ export function getDeps(): Deps {
         }
       },
     },
-    executionStatus: (arn, signal) => executionStatus(sfn, arn, signal),
     now: () => new Date(),
   };
   return deps;

@@ -16,11 +16,15 @@ export function deployRulePattern(repositories: readonly string[]) {
   };
 }
 
-/** Executions of the deploy workflow that end without rolling back themselves (stopped, timed out). */
+/**
+ * Executions of the deploy workflow that end without succeeding: stopped and timed out ones skipped
+ * their own rollback states, and failed ones may have failed outside their catch paths
+ * (States.Runtime, payload or history limits): the reaper finishes what their record left open.
+ */
 export function reaperRulePattern(stateMachineArn: string) {
   return {
     source: ['aws.states'],
     'detail-type': ['Step Functions Execution Status Change'],
-    detail: { status: ['ABORTED', 'TIMED_OUT'], stateMachineArn: [stateMachineArn] },
+    detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [stateMachineArn] },
   };
 }

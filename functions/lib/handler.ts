@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { type Deps, getDeps } from './deps.js';
+import type { Invocation } from './deploy/steps/index.js';
 import { DeployerError } from './errors.js';
 
 /** The event a handler got does not have the shape its state's Parameters promise. */
@@ -20,7 +21,7 @@ export class InvalidInputError extends DeployerError {
 export function stepHandler<S extends z.ZodType, O>(
   step: string,
   schema: S,
-  run: (deps: Deps, input: z.output<S>, signal: AbortSignal) => Promise<O>,
+  run: (deps: Deps, input: z.output<S>, signal: AbortSignal, invocation: Invocation) => Promise<O>,
 ) {
   return middy(
     async (
@@ -42,8 +43,10 @@ export function stepHandler<S extends z.ZodType, O>(
       });
       const combined = context.signal ? AbortSignal.any([signal, context.signal]) : signal;
       const started = Date.now();
+      // A change started by this invocation may land until Lambda cuts it off.
+      const invocation: Invocation = { deadline: new Date(started + context.getRemainingTimeInMillis()) };
       try {
-        const result = await run(deps, parsed.data, combined);
+        const result = await run(deps, parsed.data, combined, invocation);
         logger.info('step done', { ms: Date.now() - started });
         return result;
       } catch (err) {

@@ -1,4 +1,5 @@
-/** The local stand-in for the AWS APIs the deployer calls: SSM, SNS, Step Functions and ECR on one server. */
+/** The local stand-in for the AWS APIs the deployer calls: SSM, SNS, Step Functions, ECR and DynamoDB on one server. */
+export { DYNAMODB_TARGET_PREFIX, DynamoDbStandIn, type TimeToLiveDescription } from './dynamodb.js';
 export { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
 export { QueryError, QueryRouter } from './query.js';
 export { type Manifest, RegistryClient, RegistryError, type RegistryOptions } from './registry-client.js';

@@ -4,6 +4,7 @@ import { AwsJsonError, AwsJsonRouter } from '../ssm/aws-json.js';
 import type { Faults } from '../ssm/faults.js';
 import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
 import { registerSessionActions } from '../ssm/session-actions.js';
+import { DynamoDbStandIn } from './dynamodb.js';
 import { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
 import type { RegistryOptions } from './registry-client.js';
 import { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend } from './sfn.js';
@@ -18,6 +19,8 @@ import { ParameterStore, registerParameterActions } from './ssm-parameters.js';
  *   an SfnBackend;
  * - X-Amz-Target `AmazonEC2ContainerRegistry_V20150921.*` (AWS JSON 1.1): images and
  *   authorization tokens from the local registry;
+ * - X-Amz-Target `DynamoDB_20120810.*` (AWS JSON 1.0): DynamoDB, forwarded to dynalite in memory
+ *   (local/aws/dynamodb.ts), with the TTL actions answered here;
  * - form-encoded POSTs (the Query protocol): SNS;
  * - /v1/control-channel and /v1/data-channel (websockets, and CreateDataChannel): the message
  *   gateway the SSM agents and the tunnel client talk to.
@@ -59,6 +62,8 @@ export interface AwsStandIn {
   readonly sns: SnsStandIn;
   /** Undefined when started without a registry. */
   readonly ecr: EcrStandIn | undefined;
+  /** DynamoDB (dynalite in memory behind this endpoint). */
+  readonly dynamodb: DynamoDbStandIn;
   /** Attaches (or detaches) the Step Functions backend. */
   setSfnBackend(backend: SfnBackend | undefined): void;
   waitForAgent(target: string, timeoutMs?: number): Promise<void>;
@@ -94,6 +99,14 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   ecr?.register(ecrRouter);
 
   const sns = new SnsStandIn({ region, accountId, log });
+  let dynamodb: DynamoDbStandIn;
+  try {
+    dynamodb = await DynamoDbStandIn.start();
+  } catch (error) {
+    gateway.close();
+    ecr?.close();
+    throw error;
+  }
   const jsonRouters: Array<{ router: AwsJsonRouter; json10: boolean }> = [
     { router: ssm, json10: false },
     { router: sfn, json10: true },
@@ -105,6 +118,10 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     if (gateway.handleHttp(req, res)) return;
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string') {
+      if (dynamodb.matches(req)) {
+        void dynamodb.handle(req, res);
+        return;
+      }
       const match = jsonRouters.find(({ router }) => router.matches(req));
       if (match !== undefined) {
         void match.router.handle(req, match.json10 ? asJson10(res) : res);
@@ -135,6 +152,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
           sns: sns.router.actions,
           states: sfnBackend === undefined ? [] : sfn.actions,
           ecr: ecr === undefined ? [] : ecrRouter.actions,
+          dynamodb: dynamodb.actions,
         },
       });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -165,6 +183,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   } catch (error) {
     gateway.close();
     ecr?.close();
+    await dynamodb.close();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -185,6 +204,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     parameters,
     sns,
     ecr,
+    dynamodb,
     setSfnBackend: (backend) => {
       sfnBackend = backend;
     },
@@ -197,7 +217,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
         ecr?.close();
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
-      });
+      }).then(() => dynamodb.close());
       return stopping;
     },
   };

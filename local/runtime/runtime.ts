@@ -1,10 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { writeConfig } from '../../functions/lib/config/store.js';
+import { createDeployerTable } from '../../functions/lib/deploy/record/dynamodb.js';
 import { resetDeps } from '../../functions/lib/deps.js';
 import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events.js';
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
@@ -20,6 +22,7 @@ export const REGION = 'us-east-1';
 export const ACCOUNT = '000000000000';
 export const TOPIC = 'swarm-deployer-alerts';
 export const AWS_PORT = 4566;
+export const TABLE = 'swarm-deployer';
 
 export interface LocalRuntimeOptions {
   fleet?: Partial<FleetOptions>;
@@ -118,6 +121,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     AWS_ACCESS_KEY_ID: 'AKIDLOCALRUNTIME',
     AWS_SECRET_ACCESS_KEY: 'local-runtime-secret',
     DEPLOYER_PREFIX: options.prefix ?? '/deployer',
+    DEPLOYER_TABLE: TABLE,
   };
   const clientConfig = {
     endpoint: aws.endpoint,
@@ -129,7 +133,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
   const sns = new SNSClient(clientConfig);
   const ssm = new SSMClient(clientConfig);
+  const dynamodb = new DynamoDBClient(clientConfig);
   const topicArn = (await sns.send(new CreateTopicCommand({ Name: TOPIC }))).TopicArn as string;
+  await createDeployerTable(dynamodb, TABLE);
   env.TOPIC_ARN = topicArn;
   Object.assign(process.env, env);
   resetDeps();
@@ -182,10 +188,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     pattern: deployRulePattern(repositories),
     targets: [lambdaTarget('start-deployment', 30_000)],
   });
-  // Stopped or timed-out executions skip their own rollback states: the reaper rule hands them to
-  // the ReapExecution function, as the EventBridge rule on Step Functions status changes does on AWS.
+  // Executions that end without succeeding (stopped, timed out, failed) go to the ReapExecution
+  // function, as the EventBridge rule on Step Functions status changes does on AWS.
   bus.putRule({
-    name: 'reap-stopped-executions',
+    name: 'reap-ended-executions',
     pattern: reaperRulePattern(stateMachineArn),
     targets: [lambdaTarget('reap-execution', 60_000)],
   });
@@ -227,6 +233,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await stopAgents(options.fleet ?? {});
       sns.destroy();
       ssm.destroy();
+      dynamodb.destroy();
       await aws.stop();
     },
   };

@@ -25,7 +25,9 @@ describe('a release through the whole workflow', () => {
     const output = JSON.parse(execution?.output ?? '{}');
     expect(output).toMatchObject({
       outcome: 'succeeded',
-      after: good.digest,
+      digest: good.digest,
+      deployed: ['c1', 'c2', 'c3'],
+      failed: [],
       deployment: { service: 'web', tag: 'v1.1.0', image: good.digestReference },
     });
     expect(output.before.map((b: { cluster: string; digest: string }) => [b.cluster, b.digest])).toEqual([

@@ -1,22 +1,26 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { PlannedCluster } from '../deploy/plan.js';
-import { PrometheusClient } from '../prometheus/index.js';
+import { PrometheusClient, prometheusAuth, type SecretReader } from '../prometheus/index.js';
 import { openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
 import { Engine } from '../swarm/engine.js';
 
 export interface ConnectDeps {
-  ssm: SSMClient;
+  /** The SSM client of a region (the cluster's): one per region, built on first use. */
+  ssmFor(region: string): SSMClient;
   /** Reads the {ca, cert, key} PEMs of an engine with mutual TLS from a SecureString parameter. */
   tlsCredentials?: (
     parameter: string,
     signal?: AbortSignal,
   ) => Promise<{ ca: string; cert: string; key: string }>;
   logger?: SsmLogger;
+  /** Reads the secrets a cluster's `prometheus.auth` references (only the analysis step needs it). */
+  secrets?: SecretReader;
 }
 
 /**
- * Opens the SSM tunnel to a cluster's manager, connects to its Engine API through it (mutual TLS
- * when configured), runs `fn`, and always closes the tunnel.
+ * Opens the SSM tunnel to a cluster's manager (with an SSM client of the cluster's region),
+ * connects to its Engine API through it (mutual TLS when configured), runs `fn`, and always closes
+ * the tunnel.
  * @throws the tunnel's errors (SessionStartError, TunnelConnectError, …) and the Engine's
  */
 export async function withEngine<T>(
@@ -26,7 +30,7 @@ export async function withEngine<T>(
   fn: (engine: Engine) => Promise<T>,
 ): Promise<T> {
   const tunnel = await openTunnel({
-    ssm: deps.ssm,
+    ssm: deps.ssmFor(cluster.region),
     target: cluster.target,
     documentName: cluster.engine.document,
     portNumber: cluster.engine.port,
@@ -57,26 +61,32 @@ export async function withEngine<T>(
   }
 }
 
-/** A Prometheus client for a cluster: by URL, or through an SSM tunnel to the manager's own port. */
+/**
+ * A Prometheus client for a cluster: by URL, or through an SSM tunnel to the manager's own port,
+ * authenticated as `prometheus.auth` says (the secret is read here, for this call only).
+ * @throws SecretUnavailableError, SecretNotFoundError, SecretAccessDeniedError, SecretFormatError,
+ * PrometheusConfigError, and the tunnel's errors
+ */
 export async function withPrometheus<T>(
   deps: ConnectDeps,
   cluster: PlannedCluster,
   signal: AbortSignal | undefined,
   fn: (client: PrometheusClient) => Promise<T>,
 ): Promise<T> {
-  if ('url' in cluster.prometheus) return fn(new PrometheusClient({ url: cluster.prometheus.url }));
+  const prometheus = cluster.prometheus;
+  const url = 'url' in prometheus ? prometheus.url : `http://127.0.0.1:${prometheus.tunnelPort}`;
+  const auth = await prometheusAuth(prometheus.auth, deps.secrets, signal, { url, region: cluster.region });
+  if ('url' in prometheus) return fn(new PrometheusClient({ url, ...(auth ? { auth } : {}) }));
   let tunnel: Tunnel | undefined;
   try {
     tunnel = await openTunnel({
-      ssm: deps.ssm,
+      ssm: deps.ssmFor(cluster.region),
       target: cluster.target,
-      portNumber: cluster.prometheus.tunnelPort,
+      portNumber: prometheus.tunnelPort,
       reason: `swarm-deployer: Prometheus of ${cluster.name}`,
       ...(signal ? { signal } : {}),
     });
-    return await fn(
-      new PrometheusClient({ url: `http://127.0.0.1:${cluster.prometheus.tunnelPort}`, agent: tunnel.agent }),
-    );
+    return await fn(new PrometheusClient({ url, agent: tunnel.agent, ...(auth ? { auth } : {}) }));
   } finally {
     await tunnel?.close().catch(() => {});
   }

@@ -9,6 +9,69 @@ const name = z
   );
 const seconds = (def: number) => z.number().int().min(0).max(31_536_000).default(def);
 
+/**
+ * Where a secret lives: a SecureString parameter, or a Secrets Manager secret (name or ARN). The
+ * configuration holds only the reference; the value is read when it is used, never stored.
+ */
+export const secretRefSchema = z.union([
+  z.strictObject({
+    parameter: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'a parameter path such as /deployer/secrets/prometheus'),
+  }),
+  z.strictObject({ secretsManager: z.string().min(1).max(2048) }),
+]);
+
+/**
+ * How the deployer authenticates to a cluster's Prometheus: basic (the secret holds JSON
+ * `{username, password}`), bearer (the secret holds the token), or SigV4 with the Lambda's own
+ * credentials (Amazon Managed Service for Prometheus, signing name `aps`).
+ */
+export const prometheusAuthSchema = z.union([
+  z.strictObject({ basic: z.strictObject({ secret: secretRefSchema }) }),
+  z.strictObject({ bearer: z.strictObject({ secret: secretRefSchema }) }),
+  z.strictObject({
+    sigv4: z.strictObject({
+      /** Signing region; default: the region in an aps-workspaces URL, else the cluster's. */
+      region: z.string().min(1).optional(),
+      service: z.string().min(1).default('aps'),
+    }),
+  }),
+]);
+
+/** Query parameter names that carry credentials (api_key, access_token, password, X-Amz-Signature, …). */
+const CREDENTIAL_PARAMETER = /token|key|pass|pwd|secret|auth|sig|credential/i;
+
+/**
+ * A Prometheus base URL without credentials: userinfo or credential-like query parameters are
+ * rejected (messages never echo the URL), and so is any other query string or fragment.
+ */
+const prometheusUrl = z.url({ protocol: /^https?$/ }).superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return; // z.url() has reported it
+  }
+  const names = [...url.searchParams.keys(), ...new URLSearchParams(url.hash.slice(1)).keys()];
+  if (url.username || url.password) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not carry credentials (user:password@); reference a secret in prometheus.auth',
+    });
+  } else if (names.some((n) => CREDENTIAL_PARAMETER.test(n))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not carry credentials in its query string; reference a secret in prometheus.auth',
+    });
+  } else if (url.search || url.hash) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not carry a query string or fragment (the client appends /api/v1/query)',
+    });
+  }
+});
+
 /** One Swarm cluster: its manager is an SSM managed instance (i-… on EC2, mi-… on premises). */
 export const clusterSchema = z.strictObject({
   name,
@@ -24,9 +87,12 @@ export const clusterSchema = z.strictObject({
     })
     .default({ port: 2375, document: 'AWS-StartPortForwardingSession' }),
   prometheus: z.union([
-    z.strictObject({ url: z.url() }),
+    z.strictObject({ url: prometheusUrl, auth: prometheusAuthSchema.optional() }),
     /** Prometheus on the manager host, reached through the same SSM session. */
-    z.strictObject({ tunnelPort: z.number().int().min(1).max(65535) }),
+    z.strictObject({
+      tunnelPort: z.number().int().min(1).max(65535),
+      auth: prometheusAuthSchema.optional(),
+    }),
   ]),
   labels: z.record(z.string(), z.string()).default({}),
   minEngineVersion: z
@@ -76,6 +142,16 @@ export const servicePolicySchema = z
     service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/),
     repository: z.string().min(2),
     tags: tagPattern,
+    /** ECR registries (account and region) whose pushes this policy deploys; default: any. */
+    registries: z
+      .array(
+        z.strictObject({
+          account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id'),
+          region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as eu-west-1'),
+        }),
+      )
+      .min(1)
+      .optional(),
     clusters: z.array(name).min(1),
     canary: z.strictObject({
       cluster: name,
@@ -155,3 +231,5 @@ export type ClusterConfig = z.output<typeof clusterSchema>;
 export type ServicePolicy = z.output<typeof servicePolicySchema>;
 export type ServicePolicyInput = z.input<typeof servicePolicySchema>;
 export type ClusterConfigInput = z.input<typeof clusterSchema>;
+export type SecretRef = z.output<typeof secretRefSchema>;
+export type PrometheusAuthConfig = z.output<typeof prometheusAuthSchema>;

@@ -1,6 +1,5 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeployerError } from '../errors.js';
-import type { DeploymentStore } from './store.js';
+import type { DeploymentRecord, Workflow } from './ports.js';
 
 /** Nothing waits for a decision on this deployment (unknown id, not manual, already decided). */
 export class NoPendingApprovalError extends DeployerError {
@@ -22,40 +21,28 @@ export interface Decision {
  * @throws NoPendingApprovalError
  */
 export async function decide(
-  store: DeploymentStore,
-  sfn: SFNClient,
+  deps: { record: DeploymentRecord; workflow: Workflow },
   d: Decision,
   decision: 'approve' | 'reject',
   signal?: AbortSignal,
 ): Promise<{ deploymentId: string; decision: 'approved' | 'rejected'; approver: string }> {
-  const token = await store.approvalToken(d.deploymentId, signal);
-  if (!token) throw new NoPendingApprovalError(`deployment ${d.deploymentId} is not waiting for approval`);
-  try {
-    if (decision === 'approve') {
-      const output = JSON.stringify({
-        decision: 'approved',
-        approver: d.approver,
-        reason: d.reason ?? null,
-        at: new Date().toISOString(),
-      });
-      await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output }), { abortSignal: signal });
-    } else {
-      const cause = `rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ''}`;
-      await sfn.send(
-        new SendTaskFailureCommand({ taskToken: token, error: 'ApprovalRejectedError', cause }),
-        { abortSignal: signal },
-      );
-    }
-  } catch (err) {
-    const name = (err as Error).name;
-    if (name === 'TaskTimedOut' || name === 'TaskDoesNotExist' || name === 'InvalidToken') {
-      throw new NoPendingApprovalError(
-        `deployment ${d.deploymentId} no longer waits for approval (${name})`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
+  const task = await deps.record.waitingTask(d.deploymentId, 'approval', signal);
+  if (!task) throw new NoPendingApprovalError(`deployment ${d.deploymentId} is not waiting for approval`);
+  const answered =
+    decision === 'approve'
+      ? await deps.workflow.sendTaskSuccess(
+          task.token,
+          { decision: 'approved', approver: d.approver, reason: d.reason ?? null, at: new Date().toISOString() },
+          signal,
+        )
+      : await deps.workflow.sendTaskFailure(
+          task.token,
+          'ApprovalRejectedError',
+          `rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ''}`,
+          signal,
+        );
+  if (!answered) throw new NoPendingApprovalError(`deployment ${d.deploymentId} no longer waits for approval`);
+  await deps.record.clearWaitingTask(d.deploymentId, 'approval', signal);
   return {
     deploymentId: d.deploymentId,
     decision: decision === 'approve' ? 'approved' : 'rejected',

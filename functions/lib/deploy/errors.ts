@@ -55,3 +55,45 @@ export class RecordError extends DeployerError {
   override readonly name = 'RecordError';
   readonly retryable = true;
 }
+
+/** A step found a change on this cluster still in flight (its lease not run out): rollback waits for it. */
+export class ChangeInFlightError extends DeployerError {
+  override readonly name = 'ChangeInFlightError';
+  readonly retryable = true;
+}
+
+/** A cluster's manager could not be reached for longer than its configured bound: its state is unverified. */
+export class ClusterUnreachableError extends DeployerError {
+  override readonly name = 'ClusterUnreachableError';
+  readonly retryable = false;
+}
+
+/** The service's lock is held by another execution than the one a rollback was started for. */
+export class LockLostError extends DeployerError {
+  override readonly name = 'LockLostError';
+  readonly retryable = false;
+}
+
+/** The deployment's stored plan is missing (the record was lost or never written). */
+export class PlanNotFoundError extends DeployerError {
+  override readonly name = 'PlanNotFoundError';
+  readonly retryable = false;
+}
+
+/** An ECR Image Action event that does not have the shape ECR sends (fields missing or malformed). */
+export class InvalidEventError extends DeployerError {
+  override readonly name = 'InvalidEventError';
+  readonly retryable = false;
+}
+
+/** ECR reported the push as failed: there is nothing to deploy (the workflow's PushFailed state). */
+export class PushFailedError extends DeployerError {
+  override readonly name = 'PushFailedError';
+  readonly retryable = false;
+}
+
+/** A cluster that failed within its wave's budget could not be restored (the workflow's PartiallyDeployed state). */
+export class PartiallyDeployedError extends DeployerError {
+  override readonly name = 'PartiallyDeployedError';
+  readonly retryable = false;
+}

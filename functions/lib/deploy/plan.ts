@@ -4,13 +4,30 @@ import type { AnalysisPolicy } from '../analysis/index.js';
 import { ConfigError } from '../config/errors.js';
 import type { ClusterConfig, ServicePolicy } from '../config/schema.js';
 import type { Config } from '../config/store.js';
+import type { EcrRegistry } from '../swarm/registry-auth.js';
 import type { UpdatePolicy } from '../swarm/types.js';
+import { InvalidEventError } from './errors.js';
 import { type ParsedEvent, parseEvent } from './event.js';
 
-/** What the plan needs from the registry: the digest a tag points to now, and the registry's host. */
+export type { EcrRegistry } from '../swarm/registry-auth.js';
+
+/**
+ * What the plan needs from the registry an image was pushed to (the event's account and region):
+ * the digest a tag points to now, and the registry's host.
+ */
 export interface ImageCatalog {
-  digestOf(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined>;
-  registryHost(signal?: AbortSignal): Promise<string>;
+  digestOf(
+    registry: EcrRegistry,
+    repository: string,
+    tag: string,
+    signal?: AbortSignal,
+  ): Promise<string | undefined>;
+  registryHost(registry: EcrRegistry, signal?: AbortSignal): Promise<string>;
+}
+
+export interface PlanOptions {
+  /** The execution's name: the deployment's id (without one, deploymentId() makes one). */
+  executionName?: string;
 }
 
 export interface PlannedCluster {
@@ -36,6 +53,11 @@ export interface Deployment {
   repository: string;
   tag: string;
   digest: string;
+  /**
+   * The ECR registry the image was pushed to: its account and region. Every plan sets it; only
+   * payloads of plans made before it was recorded lack it.
+   */
+  registry?: EcrRegistry;
   /** registry/repository@digest: deploy digests, never tags. */
   image: string;
   eventId: string;
@@ -44,6 +66,8 @@ export interface Deployment {
 
 export type Plan =
   | { outcome: 'ignored'; reason: string }
+  /** ECR reported the push as not successful: nothing to deploy, but not an event to ignore silently. */
+  | { outcome: 'push-failed'; reason: string }
   | {
       outcome: 'deploy';
       reason: string;
@@ -66,7 +90,10 @@ export function tagMatches(pattern: ServicePolicy['tags'], tag: string): boolean
   return version !== null && semver.satisfies(version, pattern.semver);
 }
 
-/** Execution-name-safe id: AWS allows 1-80 chars of [A-Za-z0-9-_] safely (no ':' from the digest). */
+/**
+ * A deployment id for plans made without an execution name (tests, tools): execution-name-safe,
+ * 1-80 chars of [A-Za-z0-9-_] (no ':' from the digest). Executions use their name instead.
+ */
 export function deploymentId(policy: string, tag: string, digest: string): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-');
   const short = digest.replace(/^sha256:/, '').slice(0, 12);
@@ -84,20 +111,29 @@ const planned = (c: ClusterConfig): PlannedCluster => ({
 });
 
 /**
- * Turns an event into a plan: which policy, which digest (verified against the registry), which
- * clusters in which waves. Anything that should not deploy is an "ignored" outcome with the reason.
+ * Turns an event into a plan: which policy, which digest (verified against the registry the image
+ * was pushed to), which clusters in which waves, under the execution's name as the deployment's
+ * id. Anything that should not deploy is an "ignored" outcome with the reason (also a push from a
+ * registry the policy does not list); a push ECR reports as failed is "push-failed".
+ * @throws InvalidEventError when an ECR Image Action event does not have ECR's shape (each field named)
  * @throws ConfigError when two policies claim the same repository and tag
+ * @throws RegistryLookupError, RegistryAuthError from the catalog
  */
 export async function planDeployment(
   event: unknown,
   config: Config,
   catalog: ImageCatalog,
   now: Date,
+  options: PlanOptions = {},
   signal?: AbortSignal,
 ): Promise<Plan> {
   const parsed: ParsedEvent = parseEvent(event);
+  if (parsed.kind === 'invalid')
+    throw new InvalidEventError(`malformed ECR Image Action event: ${parsed.problems.join('; ')}`);
   if (parsed.kind === 'ignored') return { outcome: 'ignored', reason: parsed.reason };
+  if (parsed.kind === 'push-failed') return { outcome: 'push-failed', reason: parsed.reason };
   const { repository, tag, digest } = parsed;
+  const registry: EcrRegistry = { account: parsed.account, region: parsed.region };
   const matching = config.policies.filter((p) => p.repository === repository && tagMatches(p.tags, tag));
   if (matching.length === 0) {
     return { outcome: 'ignored', reason: `no service policy deploys ${repository}:${tag}` };
@@ -108,7 +144,16 @@ export async function planDeployment(
     );
   }
   const policy = matching[0] as ServicePolicy;
-  const current = await catalog.digestOf(repository, tag, signal);
+  if (
+    policy.registries &&
+    !policy.registries.some((r) => r.account === registry.account && r.region === registry.region)
+  ) {
+    return {
+      outcome: 'ignored',
+      reason: `policy "${policy.name}" does not deploy images from the registry of account ${registry.account} in ${registry.region} (it lists ${policy.registries.map((r) => `${r.account} in ${r.region}`).join(', ')})`,
+    };
+  }
+  const current = await catalog.digestOf(registry, repository, tag, signal);
   if (current === undefined) {
     return { outcome: 'ignored', reason: `${repository}:${tag} no longer exists in the registry` };
   }
@@ -127,8 +172,8 @@ export async function planDeployment(
     bakeSeconds: w.bakeSeconds,
     maxFailures: w.maxFailures,
   }));
-  const host = await catalog.registryHost(signal);
-  const id = deploymentId(policy.name, tag, digest);
+  const host = await catalog.registryHost(registry, signal);
+  const id = options.executionName ?? deploymentId(policy.name, tag, digest);
   return {
     outcome: 'deploy',
     reason: `${repository}:${tag} (${digest}) matches policy "${policy.name}"`,
@@ -139,6 +184,7 @@ export async function planDeployment(
       repository,
       tag,
       digest,
+      registry,
       image: `${host}/${repository}@${digest}`,
       eventId: parsed.eventId,
       plannedAt: now.toISOString(),

@@ -9,6 +9,8 @@ export const deploymentSchema = z.looseObject({
   repository: z.string(),
   tag: z.string(),
   digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
+  /** The registry the image was pushed to; absent in plans made before it was recorded. */
+  registry: z.looseObject({ account: z.string().regex(/^\d{12}$/), region: z.string().min(1) }).optional(),
   image: z.string().includes('@sha256:'),
   eventId: z.string(),
   plannedAt: z.string(),

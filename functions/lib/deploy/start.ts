@@ -1,15 +1,24 @@
+import { createHash } from 'node:crypto';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { parseEvent } from './event.js';
 
+/** The most characters Step Functions allows in an execution name. */
+export const MAX_EXECUTION_NAME = 80;
+
 /**
- * The execution name of a push: repository, tag and the digest's first 12 hex digits, sanitised
- * to what Step Functions accepts (A-Z a-z 0-9 - _, at most 80 characters), so that the console
- * says which image each execution deploys.
+ * The execution name of a push, which is also its deployment's id: a readable
+ * `<repository>-<tag>` head (sanitised to A-Z a-z 0-9 - _, truncated), the digest's first 12 hex
+ * digits, and 8 hex digits of SHA-256 over the exact "repository\ntag\ndigest", at most 80
+ * characters. The same push (a redelivery) gets the same name, so Step Functions starts it once;
+ * any other repository, tag or digest gets another name, even where sanitising makes the heads
+ * equal (`a/b:1.0` and `a-b:1-0`), and the same digest pushed under a new tag deploys again.
  */
 export function executionName(repository: string, tag: string, digest: string): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-');
-  const short = digest.replace(/^sha256:/, '').slice(0, 12);
-  return `${safe(repository)}-${safe(tag)}`.slice(0, 80 - short.length - 1).concat(`-${short}`);
+  const short = safe(digest.replace(/^sha256:/, '').slice(0, 12));
+  const hash = createHash('sha256').update(`${repository}\n${tag}\n${digest}`).digest('hex').slice(0, 8);
+  const tail = `-${short}-${hash}`;
+  return `${safe(repository)}-${safe(tag)}`.slice(0, MAX_EXECUTION_NAME - tail.length).concat(tail);
 }
 
 export type StartOutcome =
@@ -18,10 +27,11 @@ export type StartOutcome =
 
 /**
  * The EventBridge rule's target: starts the deployment workflow with the pushed image as its
- * execution name. Step Functions makes the name the idempotency key: a redelivered event while the
- * execution runs returns it, after it ended is refused (ExecutionAlreadyExists): one deployment.
- * Events that are not pushes still start an execution (named by EventBridge's event id), whose Plan
- * records why it is ignored.
+ * execution name (see executionName; Plan makes it the deployment's id). Step Functions makes the
+ * name the idempotency key: a redelivered event while the execution runs returns it, after it
+ * ended is refused (ExecutionAlreadyExists): one deployment. Events that are not pushes (ignored,
+ * failed pushes, malformed events) still start an execution, named by EventBridge's event id,
+ * whose Plan records why it does not deploy, or fails with InvalidEventError.
  */
 export async function startDeployment(
   sfn: SFNClient,
@@ -34,7 +44,7 @@ export async function startDeployment(
   const name =
     parsed.kind === 'push'
       ? executionName(parsed.repository, parsed.tag, parsed.digest)
-      : `event-${String(id ?? Date.now()).replace(/[^A-Za-z0-9_-]+/g, '-')}`.slice(0, 80);
+      : `event-${String(id ?? Date.now()).replace(/[^A-Za-z0-9_-]+/g, '-')}`.slice(0, MAX_EXECUTION_NAME);
   try {
     const out = await sfn.send(
       new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(event) }),

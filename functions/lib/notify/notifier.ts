@@ -15,7 +15,9 @@ export type Transition =
   | 'succeeded'
   | 'rejected'
   | 'rolled-back'
-  | 'rollback-failed';
+  | 'rollback-failed'
+  | 'partially-deployed'
+  | 'deployment-failed';
 
 const SEVERITY: Record<Transition, 'info' | 'warning' | 'critical'> = {
   started: 'info',
@@ -27,6 +29,8 @@ const SEVERITY: Record<Transition, 'info' | 'warning' | 'critical'> = {
   rejected: 'warning',
   'rolled-back': 'warning',
   'rollback-failed': 'critical',
+  'partially-deployed': 'critical',
+  'deployment-failed': 'critical',
 };
 
 export interface Notification {

@@ -86,3 +86,79 @@ export type PrometheusError =
   | PrometheusAuthError
   | PrometheusResponseError
   | PrometheusConfigError;
+
+/** What every secret error carries: the reference it names (never the value) and the AWS error name. */
+interface SecretErrorOptions {
+  cause?: unknown;
+  /** The reference as text, e.g. `parameter /deployer/secrets/prom` or `Secrets Manager secret prom`. */
+  reference: string;
+  awsErrorName?: string;
+}
+
+/**
+ * A secret could not be read for a reason that may pass: throttling, a 5xx, a network error, the
+ * Lambda's deadline. Retrying the step may succeed.
+ */
+export class SecretUnavailableError extends DeployerError {
+  override readonly name = 'SecretUnavailableError';
+  readonly retryable = true;
+  readonly reference: string;
+  readonly awsErrorName: string | undefined;
+
+  constructor(message: string, options: SecretErrorOptions) {
+    super(message, { cause: options.cause });
+    this.reference = options.reference;
+    this.awsErrorName = options.awsErrorName;
+  }
+}
+
+/** The reference names no readable secret: missing, deleted, scheduled for deletion, or not a valid name. */
+export class SecretNotFoundError extends DeployerError {
+  override readonly name = 'SecretNotFoundError';
+  readonly retryable = false;
+  readonly reference: string;
+  readonly awsErrorName: string | undefined;
+
+  constructor(message: string, options: SecretErrorOptions) {
+    super(message, { cause: options.cause });
+    this.reference = options.reference;
+    this.awsErrorName = options.awsErrorName;
+  }
+}
+
+/** The deployer's role may not read or decrypt the secret (IAM or KMS AccessDenied). */
+export class SecretAccessDeniedError extends DeployerError {
+  override readonly name = 'SecretAccessDeniedError';
+  readonly retryable = false;
+  readonly reference: string;
+  readonly awsErrorName: string | undefined;
+
+  constructor(message: string, options: SecretErrorOptions) {
+    super(message, { cause: options.cause });
+    this.reference = options.reference;
+    this.awsErrorName = options.awsErrorName;
+  }
+}
+
+/**
+ * The secret was read but cannot be used as configured: a parameter that is not a SecureString, a
+ * secret without a string value, an empty token, or basic credentials that are not JSON
+ * `{username, password}`. The message describes the shape expected, never the value.
+ */
+export class SecretFormatError extends DeployerError {
+  override readonly name = 'SecretFormatError';
+  readonly retryable = false;
+  readonly reference: string;
+
+  constructor(message: string, options: { reference: string }) {
+    super(message);
+    this.reference = options.reference;
+  }
+}
+
+/** Every error a `SecretReader` or `prometheusAuth` raises about a secret. */
+export type SecretError =
+  | SecretUnavailableError
+  | SecretNotFoundError
+  | SecretAccessDeniedError
+  | SecretFormatError;

@@ -8,4 +8,11 @@ export {
 } from './client.js';
 export * from './errors.js';
 export { parseQueryData, parseSampleValue, type QueryResult, type Sample } from './result.js';
+export {
+  awsSecretReader,
+  type AwsSecretReaderOptions,
+  describeSecretRef,
+  prometheusAuth,
+  type SecretReader,
+} from './credentials.js';
 export { type CredentialsInput, credentialsFromEnv, type SigV4Options, signSigV4 } from './sigv4.js';

@@ -52,43 +52,101 @@ export class StaticRegistryAuth implements RegistryAuthProvider {
   }
 }
 
+/** An ECR registry: the account that owns it and its region. */
+export interface EcrRegistry {
+  account: string;
+  region: string;
+}
+
+/** <account>.dkr.ecr.<region>.amazonaws.com (also the FIPS and China partition forms). */
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+
+/** The ECR registry a registry host names ("111122223333.dkr.ecr.eu-west-1.amazonaws.com"), or undefined. */
+export function ecrRegistryOf(host: string): EcrRegistry | undefined {
+  const m = ECR_HOST.exec(host);
+  return m ? { account: m[1] as string, region: m[2] as string } : undefined;
+}
+
+interface Token {
+  header: string;
+  host: string;
+  until: number;
+}
+
 /**
- * ECR credentials from GetAuthorizationToken, for the registry that answers them (its
- * proxyEndpoint: <account>.dkr.ecr.<region>.amazonaws.com on AWS, the local registry locally),
- * cached until five minutes before they expire (tokens last 12 hours). Images of any other
- * registry get no credentials.
- * @throws RegistryAuthError
+ * ECR credentials from GetAuthorizationToken, per registry: for an image on
+ * `<account>.dkr.ecr.<region>.amazonaws.com`, the token of that account (registryIds) from an ECR
+ * client of that region; for any other host (the local runtime's registry, which its ECR stand-in
+ * answers for) a token already fetched for that host, else the token of the function's own
+ * registry (GetAuthorizationToken without registryIds in `homeRegion`), when its proxyEndpoint is
+ * that host. Tokens are cached per registry until five minutes before they expire (they last 12
+ * hours); ECR clients are built on first use, one per region. Images of any other registry get no
+ * credentials.
  */
 export class EcrRegistryAuth implements RegistryAuthProvider {
-  private cache?: { header: string; host: string; until: number };
+  private readonly tokens = new Map<string, Token>();
+  private readonly clients = new Map<string, ECRClient>();
 
+  /**
+   * @param ecrFor builds the ECR client of a region (called once per region)
+   * @param homeRegion the function's own region: whose registry answers images of a non-ECR host
+   */
   constructor(
-    private readonly ecr: ECRClient,
+    private readonly ecrFor: (region: string) => ECRClient,
+    private readonly homeRegion: string,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The registry host of the account's images, as image references name it. */
-  async registryHost(signal?: AbortSignal): Promise<string> {
-    return (await this.token(signal)).host;
+  /**
+   * The host of a registry's images, as image references name it (the token's proxyEndpoint).
+   * @throws RegistryAuthError
+   */
+  async registryHost(registry: EcrRegistry, signal?: AbortSignal): Promise<string> {
+    return (await this.token(registry, signal)).host;
   }
 
+  /** @throws RegistryAuthError */
   async headerFor(image: string, signal?: AbortSignal): Promise<string | undefined> {
     const host = registryOf(image);
     if (!host) return undefined;
-    const token = await this.token(signal);
-    return token.host === host ? token.header : undefined;
+    const ecr = ecrRegistryOf(host);
+    if (ecr) {
+      const token = await this.token(ecr, signal);
+      return token.host === host ? token.header : undefined;
+    }
+    const known = [...this.tokens.values()].find((t) => t.host === host && t.until > this.now());
+    if (known) return known.header;
+    const home = await this.token(undefined, signal);
+    return home.host === host ? home.header : undefined;
   }
 
-  private async token(signal?: AbortSignal): Promise<{ header: string; host: string }> {
-    if (this.cache && this.cache.until > this.now()) return this.cache;
+  /** The ECR client of a region, built on first use. */
+  private client(region: string): ECRClient {
+    let client = this.clients.get(region);
+    if (!client) {
+      client = this.ecrFor(region);
+      this.clients.set(region, client);
+    }
+    return client;
+  }
+
+  /** The token of `registry`, or of the home region's default registry when undefined. */
+  private async token(registry: EcrRegistry | undefined, signal?: AbortSignal): Promise<Token> {
+    const key = registry ? `${registry.account}@${registry.region}` : '';
+    const cached = this.tokens.get(key);
+    if (cached && cached.until > this.now()) return cached;
+    const where = registry ? ` for ${registry.account} in ${registry.region}` : '';
     let out: GetAuthorizationTokenCommandOutput;
     try {
-      out = await this.ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: signal });
+      out = await this.client(registry?.region ?? this.homeRegion).send(
+        new GetAuthorizationTokenCommand(registry ? { registryIds: [registry.account] } : {}),
+        { abortSignal: signal },
+      );
     } catch (err) {
       const e = err as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode ?? 0;
       throw new RegistryAuthError(
-        `ECR GetAuthorizationToken failed: ${e.name ?? 'error'}`,
+        `ECR GetAuthorizationToken${where} failed: ${e.name ?? 'error'}`,
         status >= 500 || status === 429 || !!e.$retryable,
         {
           cause: err,
@@ -107,10 +165,14 @@ export class EcrRegistryAuth implements RegistryAuthProvider {
       // reported below
     }
     if (sep <= 0 || !host)
-      throw new RegistryAuthError('ECR GetAuthorizationToken returned no usable token or endpoint', false);
+      throw new RegistryAuthError(
+        `ECR GetAuthorizationToken${where} returned no usable token or endpoint`,
+        false,
+      );
     const header = encodeRegistryAuth(decoded.slice(0, sep), decoded.slice(sep + 1), host);
     const expires = data?.expiresAt?.getTime() ?? this.now() + 60 * 60 * 1000;
-    this.cache = { header, host, until: expires - 5 * 60 * 1000 };
-    return this.cache;
+    const token = { header, host, until: expires - 5 * 60 * 1000 };
+    this.tokens.set(key, token);
+    return token;
   }
 }

@@ -1,13 +1,20 @@
+import { DescribeImagesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
+import { ecrCatalog } from '../../../functions/lib/aws.js';
 import { ConfigError } from '../../../functions/lib/config/errors.js';
 import { servicePolicySchema } from '../../../functions/lib/config/schema.js';
 import type { Config } from '../../../functions/lib/config/store.js';
+import { InvalidEventError } from '../../../functions/lib/deploy/errors.js';
 import {
   deploymentId,
+  type EcrRegistry,
   type ImageCatalog,
   planDeployment,
   tagMatches,
 } from '../../../functions/lib/deploy/plan.js';
+import { executionName } from '../../../functions/lib/deploy/start.js';
+import { EcrRegistryAuth } from '../../../functions/lib/swarm/registry-auth.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const event = (detail: Record<string, unknown>, over: Record<string, unknown> = {}) => ({
@@ -53,9 +60,13 @@ const config = (policies = [policy()]): Config => ({
   clusters: new Map(['a', 'b'].map((n) => [n, cluster(n)])),
   policies,
 });
-const catalog = (digest: string | undefined): ImageCatalog => ({
-  digestOf: async () => digest,
-  registryHost: async () => '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+/** A catalog whose tags point at `digest` in every registry; it records the registries it was asked about. */
+const catalog = (digest: string | undefined, asked: EcrRegistry[] = []): ImageCatalog => ({
+  digestOf: async (registry) => {
+    asked.push(registry);
+    return digest;
+  },
+  registryHost: async (registry) => `${registry.account}.dkr.ecr.${registry.region}.amazonaws.com`,
 });
 const NOW = new Date('2026-11-21T10:00:05Z');
 
@@ -79,7 +90,6 @@ describe('planning a deployment from an ECR event', () => {
 
   it.each([
     [event({ 'action-type': 'DELETE' }), /ECR DELETE of demo@sha256:\w+: only pushes deploy/],
-    [event({ result: 'FAILURE' }), /push to demo did not succeed \(result FAILURE\)/],
     [event({ 'image-tag': undefined }), /push of demo@sha256:\w+ without a tag/],
     [event({ 'repository-name': 'other' }), /no service policy deploys other:v1\.2\.3/],
     [event({ 'image-tag': 'v2.0.0' }), /no service policy deploys demo:v2\.0\.0/],
@@ -124,11 +134,168 @@ describe('planning a deployment from an ECR event', () => {
       repository: 'demo',
       tag: 'v1.2.3',
       digest: DIGEST,
+      registry: { account: '123456789012', region: 'eu-west-1' },
       image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo@${DIGEST}`,
       eventId: 'e-1',
       plannedAt: NOW.toISOString(),
     });
     expect(plan.waves.map((w) => [w.name, w.clusters.map((c) => c.name)])).toEqual([['all', ['a', 'b']]]);
     expect(plan.canary).toMatchObject({ cluster: { name: 'a', target: 'mi-a' }, percent: 10 });
+  });
+
+  it('fails a malformed ECR Image Action with InvalidEventError naming each field, never its value', async () => {
+    // prepare
+    const malformed = event(
+      { 'image-digest': 'sha256:NOT-A-DIGEST-secret', 'repository-name': undefined },
+      { id: undefined },
+    );
+
+    // act
+    const planning = planDeployment(malformed, config(), catalog(DIGEST), NOW);
+
+    // assess
+    await expect(planning).rejects.toThrow(InvalidEventError);
+    const err = (await planning.catch((e: unknown) => e)) as InvalidEventError;
+    expect(err).toMatchObject({ name: 'InvalidEventError', retryable: false });
+    expect(err.message).toContain('id: missing');
+    expect(err.message).toContain('detail.repository-name: missing');
+    expect(err.message).toContain('detail.image-digest: not a sha256 digest');
+    expect(err.message).not.toContain('NOT-A-DIGEST');
+  });
+
+  it('fails an ECR Image Action without its detail, and keeps ignoring events of other sources', async () => {
+    const noDetail = event({}, { detail: undefined });
+    await expect(planDeployment(noDetail, config(), catalog(DIGEST), NOW)).rejects.toThrow(/detail: missing/);
+    const s3 = { source: 'aws.s3', 'detail-type': 'Object Created', detail: { 'image-digest': 'x' } };
+    expect((await planDeployment(s3, config(), catalog(DIGEST), NOW)).outcome).toBe('ignored');
+  });
+
+  it('reports a push ECR did not complete as push-failed, naming repository, tag and result', async () => {
+    const tagged = await planDeployment(event({ result: 'FAILURE' }), config(), catalog(DIGEST), NOW);
+    const untagged = await planDeployment(
+      event({ result: 'FAILURE', 'image-tag': undefined }),
+      config(),
+      catalog(DIGEST),
+      NOW,
+    );
+    expect(tagged).toEqual({
+      outcome: 'push-failed',
+      reason: 'ECR push of demo:v1.2.3 did not succeed (result FAILURE)',
+    });
+    expect(untagged).toEqual({
+      outcome: 'push-failed',
+      reason: 'ECR push of demo (untagged) did not succeed (result FAILURE)',
+    });
+  });
+
+  it("makes the execution's name the deployment's id", async () => {
+    // prepare
+    const name = executionName('demo', 'v1.2.3', DIGEST);
+
+    // act
+    const plan = await planDeployment(event({}), config(), catalog(DIGEST), NOW, { executionName: name });
+
+    // assess
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+    expect(plan.deployment.id).toBe(name);
+  });
+
+  it('takes the image and its digest from the registry of the account and region that pushed it', async () => {
+    // prepare
+    const asked: EcrRegistry[] = [];
+    const pushed = event({}, { account: '111122223333', region: 'eu-west-1' });
+
+    // act
+    const plan = await planDeployment(pushed, config(), catalog(DIGEST, asked), NOW);
+
+    // assess
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+    expect(asked).toEqual([{ account: '111122223333', region: 'eu-west-1' }]);
+    expect(plan.deployment.registry).toEqual({ account: '111122223333', region: 'eu-west-1' });
+    expect(plan.deployment.image).toBe(`111122223333.dkr.ecr.eu-west-1.amazonaws.com/demo@${DIGEST}`);
+  });
+
+  it('refuses a push from a registry the policy does not list, naming its account and region', async () => {
+    // prepare
+    const pinned = config([policy({ registries: [{ account: '123456789012', region: 'eu-west-1' }] })]);
+    const asked: EcrRegistry[] = [];
+
+    // act
+    const foreign = await planDeployment(
+      event({}, { account: '111122223333', region: 'us-east-2' }),
+      pinned,
+      catalog(DIGEST, asked),
+      NOW,
+    );
+    const listed = await planDeployment(event({}), pinned, catalog(DIGEST), NOW);
+
+    // assess
+    expect(foreign.outcome).toBe('ignored');
+    expect(foreign.reason).toMatch(/account 111122223333 in us-east-2/);
+    expect(asked).toEqual([]);
+    expect(listed.outcome).toBe('deploy');
+  });
+
+  it('validates the registries a policy lists', () => {
+    const bad = servicePolicySchema.safeParse({
+      ...policy(),
+      tags: { semver: '^1.0.0' },
+      registries: [{ account: '1234', region: 'Europe' }],
+    });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues.map((i) => i.path.join('.'))).toEqual([
+      'registries.0.account',
+      'registries.0.region',
+    ]);
+  });
+});
+
+describe('planning against ECR in the account and region of the push', () => {
+  it('looks the digest up and asks for credentials in that registry, with a client of its region', async () => {
+    // prepare: the deployer runs in us-east-1; the image was pushed to 111122223333 in eu-west-1
+    const ecrMock = mockClient(ECRClient);
+    ecrMock.on(DescribeImagesCommand).resolves({ imageDetails: [{ imageDigest: DIGEST }] });
+    ecrMock.on(GetAuthorizationTokenCommand).resolves({
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from('AWS:t').toString('base64'),
+          proxyEndpoint: 'https://111122223333.dkr.ecr.eu-west-1.amazonaws.com',
+        },
+      ],
+    });
+    const built = new Map<string, ECRClient[]>();
+    const ecrFor = (region: string) => {
+      const client = new ECRClient({ region });
+      built.set(region, [...(built.get(region) ?? []), client]);
+      return client;
+    };
+    const auth = new EcrRegistryAuth(ecrFor, 'us-east-1');
+    const pushed = event({}, { account: '111122223333', region: 'eu-west-1' });
+
+    try {
+      // act
+      const plan = await planDeployment(pushed, config(), ecrCatalog(ecrFor, auth), NOW);
+      await planDeployment(pushed, config(), ecrCatalog(ecrFor, auth), NOW);
+
+      // assess
+      if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+      expect(plan.deployment.image).toBe(`111122223333.dkr.ecr.eu-west-1.amazonaws.com/demo@${DIGEST}`);
+      const lookups = ecrMock.commandCalls(DescribeImagesCommand);
+      expect(lookups[0]?.args[0].input).toEqual({
+        registryId: '111122223333',
+        repositoryName: 'demo',
+        imageIds: [{ imageTag: 'v1.2.3' }],
+      });
+      const token = ecrMock.commandCalls(GetAuthorizationTokenCommand);
+      expect(token).toHaveLength(1); // cached for the second plan
+      expect(token[0]?.args[0].input).toEqual({ registryIds: ['111122223333'] });
+      expect([...built.keys()]).toEqual(['eu-west-1']);
+      const clients = built.get('eu-west-1') ?? [];
+      expect(clients).toContain(lookups[0]?.thisValue);
+      expect(clients).toContain(token[0]?.thisValue);
+      expect(await (clients[0] as ECRClient).config.region()).toBe('eu-west-1');
+    } finally {
+      ecrMock.restore();
+    }
   });
 });

@@ -98,6 +98,108 @@ describe('the state machine contract', () => {
   });
 });
 
+/** The error classes of functions/lib: every file that defines a subclass of an *Error, imported. */
+async function errorClasses(): Promise<Map<string, { retryable: Set<boolean>; file: string }>> {
+  const { DeployerError } = await import('../../../functions/lib/errors.js');
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (
+        e.name.endsWith('.ts') &&
+        (e.name === 'errors.ts' || /class \w+ extends \w*Error\b/.test(readFileSync(p, 'utf8')))
+      )
+        files.push(p);
+    }
+  };
+  walk(join(ROOT, 'functions', 'lib'));
+  // Constructors take (message, options?), (message, retryable) or (issues): try the shapes that set the flag both ways.
+  const shapes: unknown[][] = [
+    ['m'],
+    [[{ field: 'f', message: 'm' }]],
+    ['m', { retryable: true, target: 't', reference: 'r' }],
+    ['m', { retryable: false, target: 't', reference: 'r' }],
+    ['m', true],
+    ['m', false],
+  ];
+  const classes = new Map<string, { retryable: Set<boolean>; file: string }>();
+  for (const file of files) {
+    const module = (await import(file)) as Record<string, unknown>;
+    for (const value of Object.values(module)) {
+      if (typeof value !== 'function' || !(value.prototype instanceof DeployerError)) continue;
+      const Ctor = value as new (...args: unknown[]) => { name: string; retryable: unknown };
+      const retryable = new Set<boolean>();
+      let name: string | undefined;
+      for (const args of shapes) {
+        try {
+          const error = new Ctor(...args);
+          name = error.name;
+          if (typeof error.retryable === 'boolean') retryable.add(error.retryable);
+        } catch {
+          // this shape does not fit the constructor
+        }
+      }
+      expect(name, `${Ctor.name} in ${file}: cannot be instantiated`).toBeDefined();
+      classes.set(name as string, { retryable, file: file.slice(ROOT.length + 1) });
+    }
+  }
+  return classes;
+}
+
+/**
+ * Retryable errors that never leave a Task under their own name (so no Retry needs to list them).
+ * Each says what becomes of it; keep this list short and true.
+ */
+const NOT_RAISED_BY_A_TASK: Record<string, string> = {
+  PrometheusAbortedError: 'runRound turns it into AnalysisAbortedError',
+  PortConnectError:
+    'arrives on a tunnel stream: the Engine wraps it as EngineUnreachableError, runRound records it as an Error measurement',
+};
+
+const custom = (name: string) => !name.startsWith('States.') && !name.startsWith('Lambda.');
+
+describe('the retry contract, both ways', () => {
+  it('finds the error classes by importing them, one per name the code defines', async () => {
+    const classes = await errorClasses();
+    expect([...codeErrorNames()].filter((n) => !classes.has(n))).toEqual([]);
+    for (const name of Object.keys(NOT_RAISED_BY_A_TASK)) expect(classes.has(name), name).toBe(true);
+  });
+
+  it('retries only errors whose class can be retryable', async () => {
+    const classes = await errorClasses();
+    const wrong: string[] = [];
+    for (const [state, s] of allStates(definition() as never)) {
+      for (const r of (s.Retry as Array<{ ErrorEquals: string[] }>) ?? []) {
+        for (const e of r.ErrorEquals.filter(custom)) {
+          const c = classes.get(e);
+          if (!c) wrong.push(`${state}: ${e} is not an error class`);
+          else if (!c.retryable.has(true)) wrong.push(`${state}: ${e} (${c.file}) has retryable false`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("lists every retryable error in every Task's deployer Retry", async () => {
+    const classes = await errorClasses();
+    const retryable = [...classes]
+      .filter(([name, c]) => c.retryable.has(true) && !(name in NOT_RAISED_BY_A_TASK))
+      .map(([name]) => name)
+      .sort();
+    const missing: string[] = [];
+    for (const [state, s] of allStates(definition() as never)) {
+      if (s.Type !== 'Task') continue;
+      const listed = new Set(
+        ((s.Retry as Array<{ ErrorEquals: string[] }>) ?? []).flatMap((r) => r.ErrorEquals.filter(custom)),
+      );
+      const absent = retryable.filter((n) => !listed.has(n));
+      if (absent.length > 0) missing.push(`${state}: ${absent.join(', ')}`);
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
 describe('the state machine within what the local runtime runs faithfully', () => {
   it('has no construct that aws-local-stepfunctions ignores or gets wrong', async () => {
     const { lintDefinition } = await import('../../../local/runtime/workflow/definition.js');

@@ -1,0 +1,174 @@
+import {
+  deployCanary,
+  progress,
+  progressError,
+  promote,
+  removeCanary,
+} from '../../swarm/operations.js';
+import type { UpdatePolicy } from '../../swarm/types.js';
+import { ProgressDeadlineError, RecordError } from '../errors.js';
+import type { Deployment, PlannedCluster } from '../plan.js';
+import { deadlineFrom, failIfAborted, type Invocation, onCluster, type StepDeps } from './context.js';
+import type { ClusterInput } from './preflight.js';
+
+export interface ChangeResult {
+  cluster: string;
+  service: string;
+  image: string;
+  since: string;
+  deadline: string;
+}
+
+async function storedSnapshot(deps: StepDeps, d: Deployment, cluster: string, signal?: AbortSignal) {
+  const snap = await deps.record.snapshot(d.id, cluster, signal);
+  if (!snap) throw new RecordError(`no snapshot of ${d.service} on ${cluster} for deployment ${d.id}`);
+  return snap;
+}
+
+/**
+ * The saga's rule for every change: record the cluster as touched (with a lease until this
+ * invocation can no longer land anything) before changing it, and end the lease once the engine
+ * answered, whatever it answered. Once the rollback fence is up, markTouched refuses, so no change
+ * starts after the rollback read its list.
+ */
+async function touching<T>(
+  deps: StepDeps,
+  d: Deployment,
+  cluster: PlannedCluster,
+  what: 'canary' | 'primary',
+  invocation: Invocation | undefined,
+  signal: AbortSignal | undefined,
+  change: () => Promise<T>,
+): Promise<T> {
+  const lease = invocation?.deadline ?? new Date(deps.now().getTime() + 15 * 60_000);
+  await deps.record.markTouched(d.id, cluster.name, what, lease.toISOString(), signal);
+  try {
+    return await change();
+  } finally {
+    // If this write fails the lease still runs out on its own at the invocation's deadline.
+    await deps.record.endLease(d.id, cluster.name, what).catch(() => {});
+  }
+}
+
+/**
+ * Records the canary cluster as touched, then creates or updates the canary.
+ * @throws DeploymentAbortedError, ImagePullError, ClusterUnreachableError, RecordError, …
+ */
+export async function deployCanaryStep(
+  deps: StepDeps,
+  input: ClusterInput & { percent: number; progressDeadlineSeconds: number },
+  signal?: AbortSignal,
+  invocation?: Invocation,
+): Promise<ChangeResult & { replicas: number }> {
+  const { deployment: d, cluster } = input;
+  await failIfAborted(deps, d, signal);
+  const snap = await storedSnapshot(deps, d, cluster.name, signal);
+  const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
+  const now = deps.now();
+  const result = await touching(deps, d, cluster, 'canary', invocation, signal, () =>
+    onCluster(deps, d, cluster, signal, (engine) =>
+      deployCanary(
+        engine,
+        {
+          ref: { deploymentId: d.id, cluster: cluster.name, service: d.service },
+          snapshot: snap,
+          image: d.image,
+          percent: input.percent,
+          registryAuth,
+        },
+        signal,
+      ),
+    ),
+  );
+  return {
+    cluster: cluster.name,
+    service: result.canaryService,
+    image: d.image,
+    replicas: result.replicas,
+    since: now.toISOString(),
+    deadline: deadlineFrom(now, input.progressDeadlineSeconds),
+  };
+}
+
+/**
+ * Records the cluster as touched, then updates its primary to the digest.
+ * @throws DeploymentAbortedError, SpecConflictError, ClusterUnreachableError, RecordError, …
+ */
+export async function promoteStep(
+  deps: StepDeps,
+  input: ClusterInput & { update: UpdatePolicy; progressDeadlineSeconds: number },
+  signal?: AbortSignal,
+  invocation?: Invocation,
+): Promise<ChangeResult> {
+  const { deployment: d, cluster } = input;
+  await failIfAborted(deps, d, signal);
+  const snap = await storedSnapshot(deps, d, cluster.name, signal);
+  const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
+  const now = deps.now();
+  await touching(deps, d, cluster, 'primary', invocation, signal, () =>
+    onCluster(deps, d, cluster, signal, (engine) =>
+      promote(
+        engine,
+        {
+          ref: { deploymentId: d.id, cluster: cluster.name, service: d.service },
+          snapshot: snap,
+          image: d.image,
+          update: input.update,
+          registryAuth,
+        },
+        signal,
+      ),
+    ),
+  );
+  return {
+    cluster: cluster.name,
+    service: d.service,
+    image: d.image,
+    since: now.toISOString(),
+    deadline: deadlineFrom(now, input.progressDeadlineSeconds),
+  };
+}
+
+export interface ProgressInput {
+  deployment: Deployment;
+  cluster: PlannedCluster;
+  change: ChangeResult;
+  /** Rollback checks ignore abort requests: they are the abort. */
+  rollingBack?: boolean;
+}
+
+/**
+ * One progress check of a change: converged, progressing (before the deadline), or a typed error.
+ * @throws ImagePullError, TaskCrashError, NoSuitableNodeError, UpdatePausedError, ProgressDeadlineError, DeploymentAbortedError, ClusterUnreachableError
+ */
+export async function progressStep(deps: StepDeps, input: ProgressInput, signal?: AbortSignal) {
+  const { deployment: d, cluster, change } = input;
+  if (!input.rollingBack) await failIfAborted(deps, d, signal);
+  const registryAuth = await deps.registryAuth.headerFor(change.image, signal);
+  const p = await onCluster(deps, d, cluster, signal, (engine) =>
+    progress(
+      engine,
+      { service: change.service, image: change.image, since: change.since, registryAuth },
+      signal,
+    ),
+  );
+  if (p.verdict === 'failed') throw progressError(p);
+  if (p.verdict === 'progressing' && deps.now().toISOString() > change.deadline) {
+    throw new ProgressDeadlineError(`${p.reason}; not converged by the progress deadline ${change.deadline}`);
+  }
+  return {
+    converged: p.verdict === 'converged',
+    reason: p.reason,
+    runningOnTarget: p.runningOnTarget,
+    desired: p.desired,
+  };
+}
+
+/** Removes the canary once every wave runs the digest. */
+export async function removeCanaryStep(deps: StepDeps, input: ClusterInput, signal?: AbortSignal) {
+  const { deployment: d, cluster } = input;
+  const r = await onCluster(deps, d, cluster, signal, (engine) => removeCanary(engine, d.service, signal));
+  return { cluster: cluster.name, removed: r.removed };
+}
+
+export { storedSnapshot };

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { Plan } from '../plan.js';
+import { notify, type StepDeps } from './context.js';
+
+/** The Step Functions "Execution Status Change" event, as EventBridge delivers it. */
+export interface ExecutionStatusChange {
+  detail: {
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: string;
+    input?: string | null;
+    error?: string | null;
+    cause?: string | null;
+  };
+}
+
+export type ReapOutcome =
+  | { outcome: 'nothing-to-do'; reason: string }
+  | { outcome: 'alerted'; deploymentId: string; reason: string }
+  | { outcome: 'lock-released'; deploymentId: string }
+  | { outcome: 'rollback-started'; deploymentId: string; executionArn: string; clusters: string[] };
+
+const FINISHED = new Set(['succeeded', 'rolled-back', 'failed']);
+
+/** The rollback execution's name: one per deployment (a redelivered event starts it once), ≤ 80 characters. */
+export function rollbackExecutionName(deploymentId: string): string {
+  const hash = createHash('sha256').update(deploymentId).digest('hex').slice(0, 8);
+  return `rollback-${hash}-${deploymentId}`.slice(0, 80);
+}
+
+/** The state machine of an execution ARN (arn:…:execution:<machine>:<name> → arn:…:stateMachine:<machine>). */
+export function stateMachineOf(executionArn: string): string {
+  const parts = executionArn.split(':');
+  return [...parts.slice(0, 5), 'stateMachine', parts[6] ?? ''].join(':');
+}
+
+/**
+ * Starts the rollback of a deployment that ended without concluding, from its stored plan and
+ * recorded snapshots (never by planning again: the tag may have moved, the policy changed). The
+ * rollback execution takes the service's lock over from `executionArn` before changing anything.
+ */
+export async function ensureRollback(
+  deps: StepDeps,
+  ended: { deploymentId: string; executionArn: string; status: string; error?: string | null; cause?: string | null },
+  signal?: AbortSignal,
+): Promise<ReapOutcome> {
+  const id = ended.deploymentId;
+  const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
+  if (!plan) return { outcome: 'nothing-to-do', reason: `deployment ${id} has no stored plan: it changed nothing` };
+  const touched = [...new Set((await deps.record.touched(id, signal)).map((t) => t.cluster))];
+  const d = plan.deployment;
+  const why = `${ended.status}${ended.error ? ` (${ended.error}${ended.cause ? `: ${ended.cause}` : ''})` : ''}`;
+  if (touched.length === 0) {
+    await deps.record.finish(id, 'failed', {}, signal);
+    await deps.record.releaseLock(d.service, ended.executionArn, signal);
+    await notify(
+      deps,
+      d,
+      {
+        transition: 'deployment-failed',
+        summary: `deployment ${id} of ${d.service} ${d.tag} ended ${why} before changing any cluster; nothing to restore`,
+      },
+      signal,
+    );
+    return { outcome: 'lock-released', deploymentId: id };
+  }
+  const name = rollbackExecutionName(id);
+  const error = {
+    Error: ended.status === 'FAILED' ? 'ExecutionFailedError' : 'ExecutionStoppedError',
+    Cause: `execution ${ended.executionArn.split(':').pop()} ended ${why} before it finished; rolling back the clusters it touched: ${touched.join(', ')}`,
+  };
+  const out = await deps.workflow.start(
+    stateMachineOf(ended.executionArn),
+    name,
+    { mode: 'rollback', plan, error, from: ended.executionArn },
+    signal,
+  );
+  return { outcome: 'rollback-started', deploymentId: id, executionArn: out.executionArn, clusters: touched };
+}
+
+/**
+ * After an execution ended without succeeding (stopped, timed out, or failed, inside or outside its
+ * catch paths): whatever its record says is unfinished is finished here. A deployment that may have
+ * changed clusters is rolled back from the record; one that changed nothing releases its lock; one
+ * that failed before taking the lock, or a rollback that did not conclude, is alerted. Nothing ends silently.
+ */
+export async function reapExecution(
+  deps: StepDeps,
+  event: ExecutionStatusChange,
+  signal?: AbortSignal,
+): Promise<ReapOutcome> {
+  const e = event.detail;
+  let input: { mode?: unknown; plan?: Plan; from?: string; detail?: Record<string, unknown> } | null = null;
+  try {
+    input = JSON.parse(e.input ?? 'null');
+  } catch {
+    // An execution of this state machine always has JSON input; handled below as "not planned".
+  }
+  const why = `${e.status}${e.error ? ` (${e.error}${e.cause ? `: ${e.cause}` : ''})` : ''}`;
+  if (input?.mode === 'rollback' && input.plan?.outcome === 'deploy') {
+    const d = input.plan.deployment;
+    const phase = await deps.record.phase(d.id, signal);
+    if (phase && FINISHED.has(phase))
+      return { outcome: 'nothing-to-do', reason: `the rollback of ${d.id} concluded (${phase})` };
+    const touched = [...new Set((await deps.record.touched(d.id, signal)).map((t) => t.cluster))];
+    await deps.record.finish(d.id, 'failed', { keepSnapshotsOf: touched }, signal);
+    await notify(
+      deps,
+      d,
+      {
+        transition: 'rollback-failed',
+        summary: `ROLLBACK of ${d.service} ${d.tag} ended ${why} before concluding: ${touched.join(', ')} may still run ${d.digest}; their snapshots are kept`,
+        details: { clusters: touched },
+      },
+      signal,
+    );
+    await deps.record.releaseLock(d.service, e.executionArn, signal);
+    return { outcome: 'alerted', deploymentId: d.id, reason: `rollback ended ${e.status}` };
+  }
+  const id = e.name;
+  const phase = await deps.record.phase(id, signal);
+  if (phase === undefined) {
+    if (e.status !== 'FAILED')
+      return { outcome: 'nothing-to-do', reason: `execution ${id} ended ${e.status} before it took the lock: nothing was changed` };
+    const detail = (input?.detail ?? {}) as Record<string, unknown>;
+    await notify(
+      deps,
+      {
+        id,
+        service: String(detail['repository-name'] ?? '(not planned)'),
+        digest: String(detail['image-digest'] ?? ''),
+        tag: String(detail['image-tag'] ?? ''),
+      },
+      { transition: 'deployment-failed', summary: `execution ${id} failed before it took the lock (nothing was changed): ${why}` },
+      signal,
+    );
+    return { outcome: 'alerted', deploymentId: id, reason: why };
+  }
+  if (FINISHED.has(phase)) {
+    const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
+    if (plan && (await deps.record.releaseLock(plan.deployment.service, e.executionArn, signal)))
+      return { outcome: 'lock-released', deploymentId: id };
+    return { outcome: 'nothing-to-do', reason: `deployment ${id} concluded (${phase}) before its execution ended ${e.status}` };
+  }
+  return ensureRollback(
+    deps,
+    { deploymentId: id, executionArn: e.executionArn, status: e.status, error: e.error, cause: e.cause },
+    signal,
+  );
+}
