@@ -10,4 +10,6 @@ const input = z.object({
 });
 
 /** TakeOverLock: the rollback of a stopped deployment takes its service's lock before changing anything. */
-export const handler = stepHandler('TakeOverLock', input, (deps, i, signal) => takeOverLockStep(deps, i, signal));
+export const handler = stepHandler('TakeOverLock', input, (deps, i, signal) =>
+  takeOverLockStep(deps, i, signal),
+);

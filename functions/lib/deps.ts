@@ -64,7 +64,10 @@ export function getDeps(): Deps {
     connect: {
       ssmFor,
       // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
-      secrets: awsSecretReader({ ssm, secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}) }),
+      secrets: awsSecretReader({
+        ssm,
+        secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}),
+      }),
       async tlsCredentials(parameter, signal) {
         const out = await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }), {
           abortSignal: signal,

@@ -1,8 +1,8 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { type Deps, getDeps } from './deps.js';
 import type { Invocation } from './deploy/steps/index.js';
+import { type Deps, getDeps } from './deps.js';
 import { DeployerError } from './errors.js';
 
 /** The event a handler got does not have the shape its state's Parameters promise. */

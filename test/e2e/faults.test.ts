@@ -65,12 +65,24 @@ describe('safe under every fault', () => {
     await alertOf(rt, rel.digest, 'wave-promoted');
     const [running] = await executionsFor(rt, rel.digest);
     // The world moves on: the policy no longer deploys this tag nor lists c1, and the tag points elsewhere.
-    await setPolicy(rt, policy({ tags: { glob: 'never-*' }, clusters: ['c2', 'c3'], canary: { cluster: 'c2', percent: 34 }, waves: undefined }));
+    await setPolicy(
+      rt,
+      policy({
+        tags: { glob: 'never-*' },
+        clusters: ['c2', 'c3'],
+        canary: { cluster: 'c2', percent: 34 },
+        waves: undefined,
+      }),
+    );
     const moved = await release(rt, { tag: 'v9.1.0', version: '9.1.1' });
     expect(moved.digest).not.toBe(rel.digest);
     // Act
     await sfn.send(
-      new StopExecutionCommand({ executionArn: running?.executionArn, error: 'OperatorStop', cause: 'stopped' }),
+      new StopExecutionCommand({
+        executionArn: running?.executionArn,
+        error: 'OperatorStop',
+        cause: 'stopped',
+      }),
     );
     // Assess: the reaper's rollback worked from the stored plan and snapshot
     const rolledBack = await alertOf(rt, rel.digest, 'rolled-back');
@@ -123,7 +135,9 @@ describe('safe under every fault', () => {
     const failed = all.find((e) => e.executionArn === started.executionArn);
     expect(failed?.status).toBe('FAILED');
     expect(failed?.error).toBe('States.DataLimitExceeded');
-    expect(rolledBack.summary).toMatch(/rolled back on c1: ExecutionFailedError: .*States\.DataLimitExceeded/);
+    expect(rolledBack.summary).toMatch(
+      /rolled back on c1: ExecutionFailedError: .*States\.DataLimitExceeded/,
+    );
     expect(await clusterImages(rt)).toEqual(everywhere(base.digestReference));
   });
 
@@ -180,7 +194,11 @@ describe('safe under every fault', () => {
     const output = JSON.parse(execution?.output ?? '{}');
     expect(output.deployed).toEqual(['c1', 'c2']);
     expect(output.failed).toEqual([
-      expect.objectContaining({ cluster: 'c3', restored: true, reason: expect.stringMatching(/^ImagePullError/) }),
+      expect.objectContaining({
+        cluster: 'c3',
+        restored: true,
+        reason: expect.stringMatching(/^ImagePullError/),
+      }),
     ]);
     expect(await clusterImages(rt)).toEqual({
       c1: { image: rel.digestReference, canary: false },
@@ -189,12 +207,17 @@ describe('safe under every fault', () => {
     });
     expect((await runningImages(rt)).c3).toEqual([base.digestReference]);
     const done = await alertOf(rt, rel.digest, 'succeeded');
-    expect(done.summary).toMatch(/runs v9\.5\.0 .* on c1, c2; failed within the budget and restored: c3 \(ImagePullError/);
+    expect(done.summary).toMatch(
+      /runs v9\.5\.0 .* on c1, c2; failed within the budget and restored: c3 \(ImagePullError/,
+    );
   });
 
   it('ends at once when aborted during the approval wait, and restores the canary cluster', async () => {
     // Prepare: a manual policy with a long approval timeout
-    await setPolicy(rt, policy({ promotion: { mode: 'manual', approvalTimeoutSeconds: 1800, onTimeout: 'rollback' } }));
+    await setPolicy(
+      rt,
+      policy({ promotion: { mode: 'manual', approvalTimeoutSeconds: 1800, onTimeout: 'rollback' } }),
+    );
     const base = await baseline(rt);
     const rel = await release(rt, { tag: 'v9.6.0', version: '9.6.0' });
     await alertOf(rt, rel.digest, 'awaiting-approval');
@@ -208,7 +231,9 @@ describe('safe under every fault', () => {
     expect(execution?.status).toBe('FAILED');
     expect(execution?.error).toBe('DeploymentAbortedError');
     expect(await clusterImages(rt)).toEqual(everywhere(base.digestReference));
-    expect((await alertOf(rt, rel.digest, 'rolled-back')).summary).toMatch(/rolled back on c1: .*carol: bad idea/);
+    expect((await alertOf(rt, rel.digest, 'rolled-back')).summary).toMatch(
+      /rolled back on c1: .*carol: bad idea/,
+    );
   });
 
   it('fails a malformed delivered event with its validation details, and alerts', async () => {

@@ -18,7 +18,9 @@ export class WorkflowUnavailableError extends DeployerError {
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 function wrap(action: string, err: unknown): never {
-  throw new WorkflowUnavailableError(`Step Functions ${action} failed: ${(err as Error).name}`, { cause: err });
+  throw new WorkflowUnavailableError(`Step Functions ${action} failed: ${(err as Error).name}`, {
+    cause: err,
+  });
 }
 
 /** Step Functions as the use cases' Workflow port. */
@@ -61,7 +63,9 @@ export function sfnWorkflow(sfn: SFNClient): Workflow {
     },
     async sendTaskFailure(token, error, cause, signal) {
       try {
-        await sfn.send(new SendTaskFailureCommand({ taskToken: token, error, cause }), { abortSignal: signal });
+        await sfn.send(new SendTaskFailureCommand({ taskToken: token, error, cause }), {
+          abortSignal: signal,
+        });
         return true;
       } catch (err) {
         if (GONE.has((err as Error).name)) return false;

@@ -99,6 +99,12 @@ export const clusterSchema = z.strictObject({
     .string()
     .regex(/^\d+(\.\d+)*$/)
     .default('20.10.0'),
+  /**
+   * How long a deployment keeps retrying a manager it cannot reach (no agent, no engine) before it
+   * gives the cluster up as unreachable, its state unverified. The workflow retries reachability
+   * errors at most 60 times, 30 s apart at most: keep it under 30 minutes.
+   */
+  unreachableSeconds: z.number().int().min(10).max(1800).default(300),
 });
 
 const tagPattern = z.union([

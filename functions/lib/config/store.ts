@@ -58,7 +58,9 @@ export const configPaths = (prefix: string) => ({
 function branchCost(issues: z.core.$ZodIssue[]): number {
   return issues.reduce((sum, issue) => {
     const missing =
-      issue.code === 'invalid_type' && issue.path.length === 1 && issue.message.endsWith('received undefined');
+      issue.code === 'invalid_type' &&
+      issue.path.length === 1 &&
+      issue.message.endsWith('received undefined');
     const unknown = issue.code === 'unrecognized_keys' && issue.path.length === 0;
     return sum + (missing || unknown ? 10 : 1);
   }, 0);
@@ -142,7 +144,10 @@ function checkParameter<S extends z.ZodType>(
   } catch (err) {
     // V8's message quotes the text around the error, which may be a secret: keep the position only.
     const at = /at position (\d+)/.exec((err as Error).message)?.[1];
-    return { ok: false, message: `parameter ${parameter}: not valid JSON${at ? ` (at position ${at})` : ''}` };
+    return {
+      ok: false,
+      message: `parameter ${parameter}: not valid JSON${at ? ` (at position ${at})` : ''}`,
+    };
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success)
@@ -197,7 +202,11 @@ async function readPath(
  * in `invalid` (and `invalidClusters`) with messages that name the parameter and the fields.
  * @throws ConfigUnavailableError when Parameter Store cannot be read (retryable)
  */
-export async function loadConfig(ssm: SSMClient, prefix: string, signal?: AbortSignal): Promise<LoadedConfig> {
+export async function loadConfig(
+  ssm: SSMClient,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<LoadedConfig> {
   const paths = configPaths(prefix);
   const [clusterParams, serviceParams] = await Promise.all([
     readPath(ssm, paths.clusters, signal),
@@ -227,7 +236,9 @@ export async function loadConfig(ssm: SSMClient, prefix: string, signal?: AbortS
       parsed.value.clusters.forEach((c, i) => {
         const bad = broken.get(c);
         if (bad)
-          problems.push(`field clusters.${i}: cluster parameter ${bad.parameter} is invalid (${bad.message})`);
+          problems.push(
+            `field clusters.${i}: cluster parameter ${bad.parameter} is invalid (${bad.message})`,
+          );
         else if (!clusters.has(c))
           problems.push(`field clusters.${i}: no cluster "${c}" (no parameter ${paths.cluster(c)})`);
       });

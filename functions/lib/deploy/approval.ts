@@ -32,7 +32,12 @@ export async function decide(
     decision === 'approve'
       ? await deps.workflow.sendTaskSuccess(
           task.token,
-          { decision: 'approved', approver: d.approver, reason: d.reason ?? null, at: new Date().toISOString() },
+          {
+            decision: 'approved',
+            approver: d.approver,
+            reason: d.reason ?? null,
+            at: new Date().toISOString(),
+          },
           signal,
         )
       : await deps.workflow.sendTaskFailure(
@@ -41,7 +46,8 @@ export async function decide(
           `rejected by ${d.approver}${d.reason ? `: ${d.reason}` : ''}`,
           signal,
         );
-  if (!answered) throw new NoPendingApprovalError(`deployment ${d.deploymentId} no longer waits for approval`);
+  if (!answered)
+    throw new NoPendingApprovalError(`deployment ${d.deploymentId} no longer waits for approval`);
   await deps.record.clearWaitingTask(d.deploymentId, 'approval', signal);
   return {
     deploymentId: d.deploymentId,

@@ -37,6 +37,8 @@ export interface PlannedCluster {
   engine: ClusterConfig['engine'];
   prometheus: ClusterConfig['prometheus'];
   minEngineVersion: string;
+  /** How long a step keeps retrying an unreachable manager before giving it up (seconds). */
+  unreachableSeconds?: number;
 }
 
 export interface Wave {
@@ -108,6 +110,7 @@ const planned = (c: ClusterConfig): PlannedCluster => ({
   engine: c.engine,
   prometheus: c.prometheus,
   minEngineVersion: c.minEngineVersion,
+  unreachableSeconds: c.unreachableSeconds,
 });
 
 /**

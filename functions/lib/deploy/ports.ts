@@ -93,7 +93,12 @@ export interface DeploymentRecord {
     signal?: AbortSignal,
   ): Promise<void>;
   /** The change on `cluster` has landed (or failed): its lease ends. */
-  endLease(deploymentId: string, cluster: string, what: 'canary' | 'primary', signal?: AbortSignal): Promise<void>;
+  endLease(
+    deploymentId: string,
+    cluster: string,
+    what: 'canary' | 'primary',
+    signal?: AbortSignal,
+  ): Promise<void>;
   touched(deploymentId: string, signal?: AbortSignal): Promise<TouchedCluster[]>;
   /** A touched cluster was restored from its snapshot. */
   markRestored(deploymentId: string, cluster: string, signal?: AbortSignal): Promise<void>;
@@ -101,7 +106,11 @@ export interface DeploymentRecord {
 
   // -- waiting tasks and aborts ----------------------------------------------------------------------
   saveWaitingTask(deploymentId: string, task: WaitingTask, signal?: AbortSignal): Promise<void>;
-  waitingTask(deploymentId: string, kind: WaitingTask['kind'], signal?: AbortSignal): Promise<WaitingTask | undefined>;
+  waitingTask(
+    deploymentId: string,
+    kind: WaitingTask['kind'],
+    signal?: AbortSignal,
+  ): Promise<WaitingTask | undefined>;
   clearWaitingTask(deploymentId: string, kind: WaitingTask['kind'], signal?: AbortSignal): Promise<void>;
   requestAbort(deploymentId: string, reason: string, signal?: AbortSignal): Promise<void>;
   abortRequested(deploymentId: string, signal?: AbortSignal): Promise<string | undefined>;

@@ -27,6 +27,7 @@ export const clusterSchema = z.looseObject({
   }),
   prometheus: z.union([z.looseObject({ url: z.string() }), z.looseObject({ tunnelPort: z.number().int() })]),
   minEngineVersion: z.string(),
+  unreachableSeconds: z.number().int().positive().optional(),
 });
 
 export const changeSchema = z.object({

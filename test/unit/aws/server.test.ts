@@ -126,7 +126,7 @@ describe('one endpoint for every service', () => {
   it('answers unknown operations in the shape of each protocol', async () => {
     const ssm = await raw({ 'x-amz-target': 'AmazonSSM.SendCommand', authorization: AUTH }, '{}');
     const sfn = await raw({ 'x-amz-target': 'AWSStepFunctions.CreateActivity', authorization: AUTH }, '{}');
-    const service = await raw({ 'x-amz-target': 'DynamoDB_20120810.GetItem', authorization: AUTH }, '{}');
+    const service = await raw({ 'x-amz-target': 'Kinesis_20131202.PutRecord', authorization: AUTH }, '{}');
     const sns = await raw(
       { 'content-type': 'application/x-www-form-urlencoded', authorization: AUTH.replace('/ssm/', '/sns/') },
       'Action=Subscribe&Version=2010-03-31',
@@ -146,7 +146,7 @@ describe('one endpoint for every service', () => {
     expect(JSON.parse(service.text)).toEqual({
       __type: 'UnknownOperationException',
       message:
-        'no service with the target prefix DynamoDB_20120810 is served here (DynamoDB_20120810.GetItem)',
+        'no service with the target prefix Kinesis_20131202 is served here (Kinesis_20131202.PutRecord)',
     });
     expect(sns.status).toBe(400);
     expect(sns.text).toContain(

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { ecrCatalog } from '../../../functions/lib/aws.js';
 import { ConfigError } from '../../../functions/lib/config/errors.js';
-import { servicePolicySchema } from '../../../functions/lib/config/schema.js';
+import { clusterSchema, servicePolicySchema } from '../../../functions/lib/config/schema.js';
 import type { Config } from '../../../functions/lib/config/store.js';
 import { InvalidEventError } from '../../../functions/lib/deploy/errors.js';
 import {
@@ -36,15 +36,8 @@ const event = (detail: Record<string, unknown>, over: Record<string, unknown> = 
   },
   ...over,
 });
-const cluster = (name: string) => ({
-  name,
-  region: 'eu-west-1',
-  target: `mi-${name}`,
-  engine: { port: 2375, document: 'AWS-StartPortForwardingSession' },
-  prometheus: { tunnelPort: 9090 },
-  labels: {},
-  minEngineVersion: '20.10.0',
-});
+const cluster = (name: string) =>
+  clusterSchema.parse({ name, region: 'eu-west-1', target: `mi-${name}`, prometheus: { tunnelPort: 9090 } });
 const policy = (over: Record<string, unknown> = {}) =>
   servicePolicySchema.parse({
     name: 'web',

@@ -10,8 +10,8 @@ import { withPrometheus } from '../../clusters/connect.js';
 import { canaryName } from '../../swarm/operations.js';
 import { AnalysisFailedError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';
-import { failIfAborted, notify, type StepDeps } from './context.js';
 import type { ChangeResult } from './change.js';
+import { failIfAborted, notify, type StepDeps } from './context.js';
 import type { ClusterInput } from './preflight.js';
 
 export interface AnalyzeInput {

@@ -1,10 +1,4 @@
-import {
-  deployCanary,
-  progress,
-  progressError,
-  promote,
-  removeCanary,
-} from '../../swarm/operations.js';
+import { deployCanary, progress, progressError, promote, removeCanary } from '../../swarm/operations.js';
 import type { UpdatePolicy } from '../../swarm/types.js';
 import { ProgressDeadlineError, RecordError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';

@@ -44,7 +44,10 @@ export async function completeStep(
   if (partial)
     parts.push(
       `NOT RESTORED, state unverified: ${notRestored
-        .map((f) => `${f.cluster} (${restores.get(f.cluster)?.error}: ${causeMessage(restores.get(f.cluster)?.cause)})`)
+        .map(
+          (f) =>
+            `${f.cluster} (${restores.get(f.cluster)?.error}: ${causeMessage(restores.get(f.cluster)?.cause)})`,
+        )
         .join(', ')}`,
     );
   await notify(

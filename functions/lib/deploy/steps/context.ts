@@ -84,7 +84,7 @@ export async function onCluster<T>(
     if (!UNREACHABLE.has(e.name) || (err as { retryable?: boolean }).retryable === false) throw err;
     const now = deps.now();
     const since = await deps.record.unreachableSince(d.id, cluster.name, now.toISOString(), signal);
-    const bound = (cluster as { unreachableSeconds?: number }).unreachableSeconds ?? DEFAULT_UNREACHABLE_SECONDS;
+    const bound = cluster.unreachableSeconds ?? DEFAULT_UNREACHABLE_SECONDS;
     const elapsed = Math.round((now.getTime() - Date.parse(since)) / 1000);
     if (elapsed >= bound) {
       throw new ClusterUnreachableError(

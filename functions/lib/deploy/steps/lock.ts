@@ -1,8 +1,8 @@
 import { DeploymentRejectedError, LockLostError, LockTimeoutError, RecordError } from '../errors.js';
 import type { Deployment, Plan } from '../plan.js';
 import type { LockHolder } from '../ports.js';
-import { type StepDeps, deadlineFrom, notify } from './context.js';
 import { abortDeployment } from './abort.js';
+import { deadlineFrom, notify, type StepDeps } from './context.js';
 import { ensureRollback } from './reap.js';
 
 export interface LockInput {
@@ -40,7 +40,13 @@ export async function acquireLockStep(
   const now = deps.now();
   const queueDeadline = input.queueDeadline ?? deadlineFrom(now, input.queueSeconds ?? 3600);
   const latest = await deps.record.latestPush(d.service, signal);
-  if (latest && latest.digest !== d.digest && input.concurrency !== 'reject') {
+  if (
+    latest &&
+    latest.digest !== d.digest &&
+    input.concurrency !== 'reject' &&
+    // A retry after we took the lock keeps it: stepping aside now would end us with the lock held.
+    (await deps.record.lockHolder(d.service, signal))?.executionArn !== input.executionArn
+  ) {
     return {
       status: 'superseded',
       message: `a newer push of ${d.service} (${latest.digest}) supersedes ${d.digest}`,
@@ -93,7 +99,9 @@ export async function acquireLockStep(
       await abortDeployment(deps, holder.deploymentId, `superseded by ${d.id} (${d.digest})`, signal);
     }
     if (now.toISOString() > queueDeadline) {
-      throw new LockTimeoutError(`${d.id} waited for the lock of ${d.service} until ${queueDeadline}: ${busy}`);
+      throw new LockTimeoutError(
+        `${d.id} waited for the lock of ${d.service} until ${queueDeadline}: ${busy}`,
+      );
     }
     return {
       status: 'busy',

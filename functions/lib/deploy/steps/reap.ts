@@ -42,12 +42,19 @@ export function stateMachineOf(executionArn: string): string {
  */
 export async function ensureRollback(
   deps: StepDeps,
-  ended: { deploymentId: string; executionArn: string; status: string; error?: string | null; cause?: string | null },
+  ended: {
+    deploymentId: string;
+    executionArn: string;
+    status: string;
+    error?: string | null;
+    cause?: string | null;
+  },
   signal?: AbortSignal,
 ): Promise<ReapOutcome> {
   const id = ended.deploymentId;
   const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
-  if (!plan) return { outcome: 'nothing-to-do', reason: `deployment ${id} has no stored plan: it changed nothing` };
+  if (!plan)
+    return { outcome: 'nothing-to-do', reason: `deployment ${id} has no stored plan: it changed nothing` };
   const touched = [...new Set((await deps.record.touched(id, signal)).map((t) => t.cluster))];
   const d = plan.deployment;
   const why = `${ended.status}${ended.error ? ` (${ended.error}${ended.cause ? `: ${ended.cause}` : ''})` : ''}`;
@@ -122,7 +129,10 @@ export async function reapExecution(
   const phase = await deps.record.phase(id, signal);
   if (phase === undefined) {
     if (e.status !== 'FAILED')
-      return { outcome: 'nothing-to-do', reason: `execution ${id} ended ${e.status} before it took the lock: nothing was changed` };
+      return {
+        outcome: 'nothing-to-do',
+        reason: `execution ${id} ended ${e.status} before it took the lock: nothing was changed`,
+      };
     const detail = (input?.detail ?? {}) as Record<string, unknown>;
     await notify(
       deps,
@@ -132,7 +142,10 @@ export async function reapExecution(
         digest: String(detail['image-digest'] ?? ''),
         tag: String(detail['image-tag'] ?? ''),
       },
-      { transition: 'deployment-failed', summary: `execution ${id} failed before it took the lock (nothing was changed): ${why}` },
+      {
+        transition: 'deployment-failed',
+        summary: `execution ${id} failed before it took the lock (nothing was changed): ${why}`,
+      },
       signal,
     );
     return { outcome: 'alerted', deploymentId: id, reason: why };
@@ -141,7 +154,10 @@ export async function reapExecution(
     const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
     if (plan && (await deps.record.releaseLock(plan.deployment.service, e.executionArn, signal)))
       return { outcome: 'lock-released', deploymentId: id };
-    return { outcome: 'nothing-to-do', reason: `deployment ${id} concluded (${phase}) before its execution ended ${e.status}` };
+    return {
+      outcome: 'nothing-to-do',
+      reason: `deployment ${id} concluded (${phase}) before its execution ended ${e.status}`,
+    };
   }
   return ensureRollback(
     deps,

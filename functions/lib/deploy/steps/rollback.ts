@@ -1,8 +1,8 @@
 import { rollback } from '../../swarm/operations.js';
 import { ChangeInFlightError, RollbackFailedError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';
-import { deadlineFrom, notify, onCluster, type StepDeps } from './context.js';
 import { type ChangeResult, storedSnapshot } from './change.js';
+import { deadlineFrom, notify, onCluster, type StepDeps } from './context.js';
 import type { ClusterInput } from './preflight.js';
 import { type ClusterResult, causeMessage, describeFailures } from './wave.js';
 
@@ -16,7 +16,9 @@ export async function listTouchedStep(
   input: { deployment: Deployment; clusters: PlannedCluster[] },
   signal?: AbortSignal,
 ): Promise<PlannedCluster[]> {
-  const touched = new Set((await deps.record.beginRollback(input.deployment.id, signal)).map((t) => t.cluster));
+  const touched = new Set(
+    (await deps.record.beginRollback(input.deployment.id, signal)).map((t) => t.cluster),
+  );
   return input.clusters.filter((c) => touched.has(c.name));
 }
 
@@ -90,7 +92,9 @@ export async function concludeRollbackStep(
       signal,
     );
     await deps.record.releaseLock(d.service, input.executionArn, signal);
-    throw new RollbackFailedError(`rollback of ${d.id} failed on ${details} (deployment failed with ${reason})`);
+    throw new RollbackFailedError(
+      `rollback of ${d.id} failed on ${details} (deployment failed with ${reason})`,
+    );
   }
   await notify(
     deps,
