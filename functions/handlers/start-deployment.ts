@@ -10,5 +10,5 @@ export const handler = stepHandler('StartDeployment', z.unknown(), (deps, event,
     throw new ConfigError(
       'environment variable STATE_MACHINE_ARN is not set (the infrastructure sets it on this function)',
     );
-  return startDeployment(deps.sfn, arn, event, signal);
+  return startDeployment(deps.workflow, arn, event, signal);
 });

@@ -1,9 +1,6 @@
 import { DescribeImagesCommand, type ECRClient } from '@aws-sdk/client-ecr';
-import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { DeleteParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { ImageCatalog } from './deploy/plan.js';
 import { DeployerError } from './errors.js';
-import type { Deduper } from './notify/notifier.js';
 import type { EcrRegistryAuth } from './swarm/registry-auth.js';
 
 export class RegistryLookupError extends DeployerError {
@@ -60,51 +57,5 @@ export function ecrCatalog(
       }
     },
     registryHost: (registry, signal) => auth.registryHost(registry, signal),
-  };
-}
-
-/** The status of an execution (RUNNING, SUCCEEDED, …), or undefined when Step Functions does not know it. */
-export async function executionStatus(
-  sfn: SFNClient,
-  executionArn: string,
-  signal?: AbortSignal,
-): Promise<string | undefined> {
-  try {
-    const out = await sfn.send(new DescribeExecutionCommand({ executionArn }), { abortSignal: signal });
-    return out.status;
-  } catch (err) {
-    if ((err as Error).name === 'ExecutionDoesNotExist') return undefined;
-    throw err;
-  }
-}
-
-/** Notification dedupe markers in Parameter Store (create-only), under <prefix>/notified/. */
-export function parameterDeduper(ssm: SSMClient, prefix: string): Deduper {
-  const name = (key: string) => `${prefix}/notified/${key}`;
-  return {
-    async firstTime(key, signal) {
-      try {
-        await ssm.send(
-          new PutParameterCommand({
-            Name: name(key),
-            Value: new Date().toISOString(),
-            Type: 'String',
-            Overwrite: false,
-          }),
-          {
-            abortSignal: signal,
-          },
-        );
-        return true;
-      } catch (err) {
-        if ((err as Error).name === 'ParameterAlreadyExists') return false;
-        throw err;
-      }
-    },
-    async forget(key, signal) {
-      await ssm
-        .send(new DeleteParameterCommand({ Name: name(key) }), { abortSignal: signal })
-        .catch(() => {});
-    },
   };
 }

@@ -104,7 +104,7 @@ describe('safe under every fault', () => {
         count: 6,
         initialDelay: '10s',
         failureLimit: 0,
-        inconclusiveLimit: 6,
+        inconclusiveLimit: 5,
       })),
     };
     await setPolicy(rt, baking({ tags: { glob: 'never-*' } }));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { parseEvent } from './event.js';
+import type { Workflow } from './ports.js';
 
 /** The most characters Step Functions allows in an execution name. */
 export const MAX_EXECUTION_NAME = 80;
@@ -34,7 +34,7 @@ export type StartOutcome =
  * whose Plan records why it does not deploy, or fails with InvalidEventError.
  */
 export async function startDeployment(
-  sfn: SFNClient,
+  workflow: Pick<Workflow, 'start'>,
   stateMachineArn: string,
   event: unknown,
   signal?: AbortSignal,
@@ -45,20 +45,11 @@ export async function startDeployment(
     parsed.kind === 'push'
       ? executionName(parsed.repository, parsed.tag, parsed.digest)
       : `event-${String(id ?? Date.now()).replace(/[^A-Za-z0-9_-]+/g, '-')}`.slice(0, MAX_EXECUTION_NAME);
-  try {
-    const out = await sfn.send(
-      new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(event) }),
-      { abortSignal: signal },
-    );
-    return { started: true, executionArn: out.executionArn as string, name };
-  } catch (err) {
-    if ((err as Error).name === 'ExecutionAlreadyExists') {
-      return {
-        started: false,
-        name,
-        reason: `an execution named ${name} already exists: this push was delivered before`,
-      };
-    }
-    throw err;
-  }
+  const out = await workflow.start(stateMachineArn, name, event, signal);
+  if (out.started) return { started: true, executionArn: out.executionArn, name };
+  return {
+    started: false,
+    name,
+    reason: `an execution named ${name} already exists: this push was delivered before`,
+  };
 }

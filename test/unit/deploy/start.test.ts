@@ -1,6 +1,7 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sfnWorkflow } from '../../../functions/lib/adapters/sfn.js';
 import { executionName, startDeployment } from '../../../functions/lib/deploy/start.js';
 
 const sfnMock = mockClient(SFNClient);
@@ -65,13 +66,13 @@ describe('starting a deployment from the push rule', () => {
       .resolvesOnce({ executionArn: 'arn:exec:1' })
       .rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
     const sfn = new SFNClient({ region: 'us-east-1' });
-    expect(await startDeployment(sfn, 'arn:sm', push('v2'))).toEqual({
+    expect(await startDeployment(sfnWorkflow(sfn), 'arn:sm', push('v2'))).toEqual({
       started: true,
       executionArn: 'arn:exec:1',
       name,
     });
     expect(name).toMatch(/^team-web-v2-0f0f0f0f0f0f-[0-9a-f]{8}$/);
-    expect(await startDeployment(sfn, 'arn:sm', push('v2'))).toMatchObject({
+    expect(await startDeployment(sfnWorkflow(sfn), 'arn:sm', push('v2'))).toMatchObject({
       started: false,
       reason: expect.stringMatching(/delivered before/),
     });
@@ -83,7 +84,7 @@ describe('starting a deployment from the push rule', () => {
 
   it('still starts an execution for other events, so that Plan records why they are ignored', async () => {
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec:2' });
-    const out = await startDeployment(new SFNClient({ region: 'us-east-1' }), 'arn:sm', {
+    const out = await startDeployment(sfnWorkflow(new SFNClient({ region: 'us-east-1' })), 'arn:sm', {
       id: 'abc:def',
       source: 'aws.ecr',
       'detail-type': 'ECR Image Scan',
@@ -96,8 +97,11 @@ describe('starting a deployment from the push rule', () => {
     const sfn = new SFNClient({ region: 'us-east-1' });
     const failed = { ...push('v3'), id: 'ev-3', detail: { ...push('v3').detail, result: 'FAILURE' } };
     const malformed = { ...push('v3'), id: 'ev-4', detail: { ...push('v3').detail, 'image-digest': 'x' } };
-    expect(await startDeployment(sfn, 'arn:sm', failed)).toMatchObject({ started: true, name: 'event-ev-3' });
-    expect(await startDeployment(sfn, 'arn:sm', malformed)).toMatchObject({
+    expect(await startDeployment(sfnWorkflow(sfn), 'arn:sm', failed)).toMatchObject({
+      started: true,
+      name: 'event-ev-3',
+    });
+    expect(await startDeployment(sfnWorkflow(sfn), 'arn:sm', malformed)).toMatchObject({
       started: true,
       name: 'event-ev-4',
     });

@@ -2,7 +2,7 @@ import { DeploymentRejectedError, LockLostError, LockTimeoutError, RecordError }
 import type { Deployment, Plan } from '../plan.js';
 import type { LockHolder } from '../ports.js';
 import { abortDeployment } from './abort.js';
-import { deadlineFrom, notify, type StepDeps } from './context.js';
+import { deadlineFrom, failIfAborted, notify, type StepDeps } from './context.js';
 import { ensureRollback } from './reap.js';
 
 export interface LockInput {
@@ -29,7 +29,7 @@ type DeployPlan = Extract<Plan, { outcome: 'deploy' }>;
  * execution ended is handled by what its record says: a finished deployment's lock is taken over
  * atomically; an unfinished one may have changed clusters, so its rollback is started (once, by
  * name) and this deployment keeps waiting until that rollback releases the lock.
- * @throws DeploymentRejectedError, LockTimeoutError, RecordError
+ * @throws DeploymentRejectedError, DeploymentAbortedError, LockTimeoutError, RecordError
  */
 export async function acquireLockStep(
   deps: StepDeps,
@@ -39,6 +39,8 @@ export async function acquireLockStep(
   const d = input.plan.deployment;
   const now = deps.now();
   const queueDeadline = input.queueDeadline ?? deadlineFrom(now, input.queueSeconds ?? 3600);
+  // An abort of a deployment still queued for the lock ends it here, before it changes anything.
+  await failIfAborted(deps, d, signal);
   const latest = await deps.record.latestPush(d.service, signal);
   if (
     latest &&

@@ -128,7 +128,8 @@ export async function reapExecution(
   const id = e.name;
   const phase = await deps.record.phase(id, signal);
   if (phase === undefined) {
-    if (e.status !== 'FAILED')
+    // Stopped while queued, or rejected by policy (AcquireLock sent the "rejected" alert itself).
+    if (e.status !== 'FAILED' || e.error === 'DeploymentRejectedError')
       return {
         outcome: 'nothing-to-do',
         reason: `execution ${id} ended ${e.status} before it took the lock: nothing was changed`,

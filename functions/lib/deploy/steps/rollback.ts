@@ -8,8 +8,8 @@ import { type ClusterResult, causeMessage, describeFailures } from './wave.js';
 
 /**
  * The clusters rollback must restore: raises the rollback fence (no step may touch another cluster
- * from now on) and returns every cluster recorded as touched, from the plan the deployment started
- * with; a cluster no longer in the plan's list (it cannot be: the plan is stored) is still restored.
+ * from now on) and returns every cluster recorded as touched, as the plan the deployment started
+ * with describes it (the stored plan: a cluster since removed from the policy is still restored).
  */
 export async function listTouchedStep(
   deps: StepDeps,

@@ -65,8 +65,16 @@ describe('abortDeployment', () => {
     // assess
     expect(out).toEqual({ interrupted: ['approval', 'bake'] });
     expect(f.workflow.failures).toEqual([
-      { token: 'approval-token', error: 'DeploymentAbortedError', cause: expect.stringContaining('bad build, said bob') },
-      { token: 'bake-token', error: 'DeploymentAbortedError', cause: expect.stringContaining('bad build, said bob') },
+      {
+        token: 'approval-token',
+        error: 'DeploymentAbortedError',
+        cause: expect.stringContaining('bad build, said bob'),
+      },
+      {
+        token: 'bake-token',
+        error: 'DeploymentAbortedError',
+        cause: expect.stringContaining('bad build, said bob'),
+      },
     ]);
     expect(await stand.record.abortRequested(d.id)).toBe('bad build, said bob');
     expect(await stand.record.waitingTask(d.id, 'approval')).toBeUndefined();
@@ -98,7 +106,11 @@ describe('decide', () => {
     await requestApprovalStep(f.deps, { deployment: d, taskToken: TOKEN, timeoutSeconds: 900 });
 
     // act
-    const out = await decide(f.deps, { deploymentId: d.id, approver: 'arn:aws:iam::1:user/alice' }, 'approve');
+    const out = await decide(
+      f.deps,
+      { deploymentId: d.id, approver: 'arn:aws:iam::1:user/alice' },
+      'approve',
+    );
     const again = await caught(() =>
       decide(f.deps, { deploymentId: d.id, approver: 'arn:aws:iam::1:user/bob' }, 'approve'),
     );

@@ -4,7 +4,11 @@ import { clusterSchema, servicePolicySchema } from '../../../../functions/lib/co
 import type { Config } from '../../../../functions/lib/config/store.js';
 import { type ImageCatalog, type Plan, planDeployment } from '../../../../functions/lib/deploy/plan.js';
 import type { Workflow } from '../../../../functions/lib/deploy/ports.js';
-import { createDeployerTable, DynamoDedupe, DynamoRecord } from '../../../../functions/lib/deploy/record/dynamodb.js';
+import {
+  createDeployerTable,
+  DynamoDedupe,
+  DynamoRecord,
+} from '../../../../functions/lib/deploy/record/dynamodb.js';
 import type { StepDeps } from '../../../../functions/lib/deploy/steps/index.js';
 import type { Notification } from '../../../../functions/lib/notify/notifier.js';
 import type { Snapshot } from '../../../../functions/lib/swarm/types.js';
@@ -29,7 +33,11 @@ let unique = 0;
 /** A name no other test of this worker uses (the table is shared by a file's tests). */
 export const uniqueName = (what: string) => `${what}-${++unique}`;
 export const digestOf = (n: number | string) =>
-  `sha256:${[...String(n)].map((c) => c.charCodeAt(0).toString(16)).join('').padStart(64, '0').slice(-64)}`;
+  `sha256:${[...String(n)]
+    .map((c) => c.charCodeAt(0).toString(16))
+    .join('')
+    .padStart(64, '0')
+    .slice(-64)}`;
 
 // -- the record on dynalite -----------------------------------------------------------------------
 
@@ -65,7 +73,11 @@ export function useStand(): Stand {
       rawItem: async (pk: string, sk: string) =>
         (
           await client.send(
-            new GetItemCommand({ TableName: table, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }),
+            new GetItemCommand({
+              TableName: table,
+              Key: { pk: { S: pk }, sk: { S: sk } },
+              ConsistentRead: true,
+            }),
           )
         ).Item,
     });
@@ -148,7 +160,10 @@ export interface Fakes {
 }
 
 /** Step deps on the stand's record; config, catalog and connect refuse unless a test hands them in. */
-export function fakes(stand: Stand, over: Partial<Omit<StepDeps, 'workflow' | 'notifier' | 'record'>> = {}): Fakes {
+export function fakes(
+  stand: Stand,
+  over: Partial<Omit<StepDeps, 'workflow' | 'notifier' | 'record'>> = {},
+): Fakes {
   const workflow = new FakeWorkflow();
   const notifier = new FakeNotifier(stand.dedupe);
   const deps: StepDeps = {
@@ -219,7 +234,12 @@ export function configFor(o: PlanOptions = {}): Config {
     clusters: new Map(
       clusters.map((name) => [
         name,
-        clusterSchema.parse({ name, region: 'eu-west-1', target: `mi-${name}`, prometheus: { tunnelPort: 9090 } }),
+        clusterSchema.parse({
+          name,
+          region: 'eu-west-1',
+          target: `mi-${name}`,
+          prometheus: { tunnelPort: 9090 },
+        }),
       ]),
     ),
     policies: [

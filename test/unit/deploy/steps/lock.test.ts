@@ -132,11 +132,37 @@ describe('acquireLockStep', () => {
       `superseded by ${plan.deployment.id}`,
     );
     expect(f.workflow.failures).toEqual([
-      { token: 'approval-token-1', error: 'DeploymentAbortedError', cause: expect.stringContaining('superseded') },
+      {
+        token: 'approval-token-1',
+        error: 'DeploymentAbortedError',
+        cause: expect.stringContaining('superseded'),
+      },
     ]);
     expect(await stand.record.waitingTask(holder.deployment.id, 'approval')).toBeUndefined();
     // every later step of the holder checks the request before changing anything
     await expect(failIfAborted(f.deps, holder.deployment)).rejects.toBeInstanceOf(DeploymentAbortedError);
+  });
+
+  it('never aborts a running rollback, even under the "supersede" policy', async () => {
+    // prepare: the rollback of a stopped deployment holds the lock
+    const f = fakes(stand);
+    const stopped = await holding(f, 'ABORTED');
+    const rollbackArn = executionArn(rollbackExecutionName(stopped.deployment.id));
+    await takeOverLockStep(f.deps, {
+      deployment: stopped.deployment,
+      from: arnOf(stopped),
+      executionArn: rollbackArn,
+    });
+    f.workflow.statuses.set(rollbackArn, 'RUNNING');
+    const plan = await nextPlan(stopped);
+
+    // act
+    const outcome = await acquire(f, plan, { concurrency: 'supersede' });
+
+    // assess
+    expect(outcome).toMatchObject({ status: 'busy', holder: stopped.deployment.id });
+    expect(await stand.record.abortRequested(stopped.deployment.id)).toBeUndefined();
+    expect(f.workflow.failures).toEqual([]);
   });
 
   it('steps aside for a newer push of the service', async () => {
@@ -166,7 +192,9 @@ describe('acquireLockStep', () => {
 
     // assess: it deploys (the newer one queues behind it) rather than ending with the lock still held
     expect(retry.status).toBe('acquired');
-    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({ executionArn: arnOf(plan) });
+    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({
+      executionArn: arnOf(plan),
+    });
     expect(f.notifier.of('started')).toHaveLength(1);
   });
 
@@ -182,7 +210,9 @@ describe('acquireLockStep', () => {
 
     // assess
     expect(outcome.status).toBe('acquired');
-    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({ executionArn: arnOf(plan) });
+    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({
+      executionArn: arnOf(plan),
+    });
     expect(f.workflow.starts).toEqual([]);
   });
 
@@ -206,7 +236,10 @@ describe('acquireLockStep', () => {
         input: {
           mode: 'rollback',
           plan: holder,
-          error: { Error: 'ExecutionStoppedError', Cause: expect.stringContaining('the clusters it touched: a') },
+          error: {
+            Error: 'ExecutionStoppedError',
+            Cause: expect.stringContaining('the clusters it touched: a'),
+          },
           from: arnOf(holder),
         },
         started: true,
@@ -229,7 +262,9 @@ describe('acquireLockStep', () => {
 
     // assess
     expect(outcome.status).toBe('acquired');
-    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({ executionArn: arnOf(plan) });
+    expect(await stand.record.lockHolder(plan.deployment.service)).toMatchObject({
+      executionArn: arnOf(plan),
+    });
     expect(await stand.record.phase(holder.deployment.id)).toBe('failed');
     expect(f.workflow.starts).toEqual([]);
     expect(f.notifier.of('deployment-failed').map((n) => n.deploymentId)).toEqual([holder.deployment.id]);

@@ -11,8 +11,8 @@ import {
   executionArn,
   fakes,
   NOW,
-  snapshotOf,
   STATE_MACHINE,
+  snapshotOf,
   uniqueName,
   useStand,
 } from './harness.js';
@@ -54,7 +54,12 @@ async function leftBehind(touched: string[]): Promise<DeployPlan> {
   await stand.record.savePlan(d.id, plan);
   for (const cluster of touched) {
     await stand.record.saveSnapshot(d.id, snapshotOf(plan, cluster));
-    await stand.record.markTouched(d.id, cluster, cluster === plan.canary.cluster.name ? 'canary' : 'primary', NOW.toISOString());
+    await stand.record.markTouched(
+      d.id,
+      cluster,
+      cluster === plan.canary.cluster.name ? 'canary' : 'primary',
+      NOW.toISOString(),
+    );
   }
   return plan;
 }
@@ -154,7 +159,10 @@ describe('reapExecution of a deployment', () => {
     const f = fakes(stand);
 
     // act
-    const outcome = await reapExecution(f.deps, ended(uniqueName('queued'), 'ABORTED', ecrEvent('x-repo', 'v1', 'sha256:1')));
+    const outcome = await reapExecution(
+      f.deps,
+      ended(uniqueName('queued'), 'ABORTED', ecrEvent('x-repo', 'v1', 'sha256:1')),
+    );
 
     // assess
     expect(outcome.outcome).toBe('nothing-to-do');
@@ -210,7 +218,12 @@ describe('reapExecution of a rollback', () => {
       mode: 'rollback',
     });
     await stand.record.beginRollback(d.id);
-    const input = { mode: 'rollback', plan, error: { Error: 'ExecutionStoppedError' }, from: executionArn(d.id) };
+    const input = {
+      mode: 'rollback',
+      plan,
+      error: { Error: 'ExecutionStoppedError' },
+      from: executionArn(d.id),
+    };
 
     // act
     const outcome = await reapExecution(

@@ -183,7 +183,9 @@ describe('concludeRollbackStep', () => {
 
     // assess
     expect(error).toBeInstanceOf(RollbackFailedError);
-    expect(error.message).toContain('b: ClusterUnreachableError: cluster b (mi-b) has been unreachable for 300 s');
+    expect(error.message).toContain(
+      'b: ClusterUnreachableError: cluster b (mi-b) has been unreachable for 300 s',
+    );
     expect(await stand.record.phase(d.id)).toBe('failed');
     const told = f.notifier.of('rollback-failed');
     expect(told).toHaveLength(1);
@@ -221,6 +223,8 @@ describe('concludeRollbackStep', () => {
     expect(await stand.record.lockHolder(d.service)).toMatchObject({
       executionArn: executionArn(next.deployment.id),
     });
-    expect(f.notifier.of('rolled-back')[0]?.summary).toContain('ExecutionStoppedError: stopped by an operator');
+    expect(f.notifier.of('rolled-back')[0]?.summary).toContain(
+      'ExecutionStoppedError: stopped by an operator',
+    );
   });
 });

@@ -70,7 +70,12 @@ describe('judgeWaveStep', () => {
 
     // act
     const error = await caught(() =>
-      judge(f, plan, [{ cluster: 'a', ok: true }, unconverged('b'), unreachable('c'), { cluster: 'd', ok: true }]),
+      judge(f, plan, [
+        { cluster: 'a', ok: true },
+        unconverged('b'),
+        unreachable('c'),
+        { cluster: 'd', ok: true },
+      ]),
     );
 
     // assess
@@ -133,12 +138,18 @@ describe('completeStep', () => {
     expect(out.outcome).toBe('succeeded');
     expect(out.deployed).toEqual(['a', 'c', 'd']);
     expect(out.failed).toEqual([
-      { cluster: 'b', reason: 'ProgressDeadlineError: web on b did not converge within 300 s', restored: true },
+      {
+        cluster: 'b',
+        reason: 'ProgressDeadlineError: web on b did not converge within 300 s',
+        restored: true,
+      },
     ]);
     const told = f.notifier.of('succeeded');
     expect(told).toHaveLength(1);
     expect(told[0]?.summary).toContain('on a, c, d');
-    expect(told[0]?.summary).toContain('restored: b (ProgressDeadlineError: web on b did not converge within 300 s)');
+    expect(told[0]?.summary).toContain(
+      'restored: b (ProgressDeadlineError: web on b did not converge within 300 s)',
+    );
     expect(told[0]?.details).toMatchObject({ restored: ['b'], notRestored: [] });
     expect(await stand.record.phase(plan.deployment.id)).toBe('succeeded');
     expect(await stand.record.lockHolder(plan.deployment.service)).toBeUndefined();
@@ -204,6 +215,8 @@ describe('completeStep', () => {
     expect(judged.restore).toEqual([]);
     expect(out.outcome).toBe('succeeded');
     expect(out.failed).toEqual([expect.objectContaining({ cluster: 'c', restored: 'untouched' })]);
-    expect(f.notifier.of('succeeded')[0]?.summary).toContain('failed before any change, left as they were: c');
+    expect(f.notifier.of('succeeded')[0]?.summary).toContain(
+      'failed before any change, left as they were: c',
+    );
   });
 });
