@@ -79,7 +79,7 @@ describe('failures outside the canary', () => {
     );
   });
 
-  it('fails preflight on a cluster whose engine is stopped, before anything changes', async () => {
+  it('gives up on a cluster whose engine is stopped after its unreachable bound, before anything changes', async () => {
     // Prepare
     const base = await baseline(rt);
     await stopClusterEngine('c2');
@@ -89,11 +89,14 @@ describe('failures outside the canary', () => {
     const [execution] = await finished(rt, rel.digest);
     // Assess
     expect(execution?.status).toBe('FAILED');
-    expect(execution?.error).toBe('EngineUnreachableError');
-    expect(JSON.parse(execution?.cause ?? '{}').errorMessage).toMatch(/^cluster c2: GET \/version: /);
+    // Retried for the cluster's unreachableSeconds (20 s here), then given up on, naming the cluster.
+    expect(execution?.error).toBe('ClusterUnreachableError');
+    expect(JSON.parse(execution?.cause ?? '{}').errorMessage).toMatch(
+      /^cluster c2 \(\S+\) has been unreachable for \d+ s \(bound 20 s; last: EngineUnreachableError: cluster c2: GET \/version: .*\); its state could not be verified$/,
+    );
     expect(alerts(rt, rel.digest).map((a) => a.transition)).toEqual(['started', 'rolled-back']);
     expect(alerts(rt, rel.digest).at(-1)?.summary).toMatch(
-      /rolled back on no cluster \(nothing had changed\): EngineUnreachableError/,
+      /rolled back on no cluster \(nothing had changed\): ClusterUnreachableError: cluster c2 .*its state could not be verified/,
     );
     await startClusterEngine('c2');
     undo.length = 0;

@@ -20,6 +20,8 @@ export function clusterConfigs(f: FleetStatus) {
     region: 'us-east-1',
     target: c.target,
     prometheus: { tunnelPort: 9090 },
+    // A manager that cannot be reached is given up on after 20 s in tests (300 s by default).
+    unreachableSeconds: 20,
   }));
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Transition } from '../../notify/notifier.js';
 import type { Plan } from '../plan.js';
 import { notify, type StepDeps } from './context.js';
 
@@ -153,8 +154,34 @@ export async function reapExecution(
   }
   if (FINISHED.has(phase)) {
     const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
-    if (plan && (await deps.record.releaseLock(plan.deployment.service, e.executionArn, signal)))
-      return { outcome: 'lock-released', deploymentId: id };
+    if (plan) {
+      // The record was finished, but a step after it (its alert, the lock's release) may have failed:
+      // the conclusion's alert goes out now unless it was sent (same transition, same dedupe key).
+      const transition: Transition =
+        phase === 'succeeded'
+          ? 'succeeded'
+          : phase === 'rolled-back'
+            ? 'rolled-back'
+            : e.error === 'PartiallyDeployedError'
+              ? 'partially-deployed'
+              : e.error === 'RollbackFailedError'
+                ? 'rollback-failed'
+                : 'deployment-failed';
+      const sent = await notify(
+        deps,
+        plan.deployment,
+        {
+          transition,
+          summary: `deployment ${id} of ${plan.deployment.service} ${plan.deployment.tag} is recorded as ${phase}; its execution ended ${why}`,
+        },
+        signal,
+      );
+      const released = await deps.record.releaseLock(plan.deployment.service, e.executionArn, signal);
+      if (released || sent.sent)
+        return released
+          ? { outcome: 'lock-released', deploymentId: id }
+          : { outcome: 'alerted', deploymentId: id, reason: `the ${transition} alert was missing` };
+    }
     return {
       outcome: 'nothing-to-do',
       reason: `deployment ${id} concluded (${phase}) before its execution ended ${e.status}`,

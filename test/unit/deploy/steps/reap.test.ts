@@ -170,8 +170,33 @@ describe('reapExecution of a deployment', () => {
     expect(f.workflow.starts).toEqual([]);
   });
 
-  it('does nothing for a deployment that finished before its execution ended', async () => {
+  it('does nothing for a deployment that finished, and alerted, before its execution ended', async () => {
     // prepare
+    const f = fakes(stand);
+    const plan = await leftBehind(['a']);
+    await stand.record.finish(plan.deployment.id, 'succeeded');
+    await f.notifier.publish({
+      transition: 'succeeded',
+      deploymentId: plan.deployment.id,
+      service: plan.deployment.service,
+      digest: plan.deployment.digest,
+      tag: plan.deployment.tag,
+      summary: 'web runs it everywhere',
+    });
+    await stand.record.releaseLock(plan.deployment.service, executionArn(plan.deployment.id));
+
+    // act
+    const outcome = await reapExecution(f.deps, deploymentEnded(plan, 'FAILED'));
+
+    // assess
+    expect(outcome.outcome).toBe('nothing-to-do');
+    expect(f.workflow.starts).toEqual([]);
+    expect(f.notifier.delivered.map((n) => n.summary)).toEqual(['web runs it everywhere']);
+    expect(await stand.record.phase(plan.deployment.id)).toBe('succeeded');
+  });
+
+  it('sends the conclusion’s alert that a failure after the record was finished left unsent', async () => {
+    // prepare: Complete finished the record, then failed before its alert went out
     const f = fakes(stand);
     const plan = await leftBehind(['a']);
     await stand.record.finish(plan.deployment.id, 'succeeded');
@@ -181,10 +206,11 @@ describe('reapExecution of a deployment', () => {
     const outcome = await reapExecution(f.deps, deploymentEnded(plan, 'FAILED'));
 
     // assess
-    expect(outcome.outcome).toBe('nothing-to-do');
+    expect(outcome).toMatchObject({ outcome: 'alerted', deploymentId: plan.deployment.id });
+    expect(f.notifier.of('succeeded').map((n) => n.summary)).toEqual([
+      expect.stringMatching(/is recorded as succeeded; its execution ended FAILED/),
+    ]);
     expect(f.workflow.starts).toEqual([]);
-    expect(f.notifier.delivered).toEqual([]);
-    expect(await stand.record.phase(plan.deployment.id)).toBe('succeeded');
   });
 
   it('releases the lock a finished deployment still holds', async () => {
