@@ -71,3 +71,69 @@ describe('planStep', () => {
     expect(await stand.record.latestPush(service)).toBeUndefined();
   });
 });
+
+describe('planStep with a malformed policy in Parameter Store', () => {
+  it('deploys the services whose policies are valid, and fails a push meant for the broken one naming parameter and field', async () => {
+    // prepare: one valid policy (web) and one whose canary percentage is out of range (api)
+    const { PutParameterCommand, SSMClient } = await import('@aws-sdk/client-ssm');
+    const { loadConfig } = await import('../../../../functions/lib/config/store.js');
+    const ssm = new SSMClient({
+      endpoint: stand.aws.endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    const prefix = `/${uniqueName('deployer')}`;
+    const put = (name: string, value: unknown) =>
+      ssm.send(
+        new PutParameterCommand({ Name: `${prefix}/${name}`, Value: JSON.stringify(value), Type: 'String' }),
+      );
+    await put('clusters/a', {
+      name: 'a',
+      region: 'eu-west-1',
+      target: 'mi-a',
+      prometheus: { tunnelPort: 9090 },
+    });
+    const valid = {
+      name: 'web',
+      service: 'web',
+      repository: 'web-repo',
+      tags: { glob: '*' },
+      clusters: ['a'],
+      canary: { cluster: 'a', percent: 10 },
+      analysis: { metrics: [{ template: 'success-rate' }] },
+    };
+    await put('services/web', valid);
+    await put('services/api', {
+      ...valid,
+      name: 'api',
+      service: 'api',
+      repository: 'api-repo',
+      canary: { cluster: 'a', percent: 250 },
+    });
+    const digest = digestOf(uniqueName('digest'));
+    const f = fakes(stand, {
+      config: (signal) => loadConfig(ssm, prefix, signal),
+      catalog: catalogFor(digest),
+    });
+
+    // act
+    const web = await planStep(f.deps, {
+      event: ecrEvent('web-repo', 'v1', digest),
+      executionName: uniqueName('web'),
+    });
+    const api = await planStep(f.deps, {
+      event: ecrEvent('api-repo', 'v1', digest),
+      executionName: uniqueName('api'),
+    }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    ssm.destroy();
+
+    // assess
+    expect(web.outcome).toBe('deploy');
+    expect(api?.name).toBe('ConfigError');
+    expect(api?.message).toMatch(new RegExp(`${prefix}/services/api: .*canary\\.percent`));
+    expect(api?.message).not.toMatch(/250/);
+  });
+});
