@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects, mirroring the source tree:
+ * Projects, mirroring the source tree:
  * - unit: no network beyond loopback servers a test starts itself;
+ * - bundles: the built Lambda bundles (dist/functions, `npm run build` first) load and reject bad input;
+ * - infra: the Pulumi program under pulumi.runtime.setMocks (no CLI, no provider plugin);
  * - integration: real dockerd, Prometheus and registry on the local fleet (global setup brings it up);
  * - e2e: the whole workflow on the local runtime.
  * Integration and e2e files run one at a time: they share the fleet and two CPU cores.
@@ -15,6 +17,22 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'bundles',
+          include: ['test/bundles/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 60_000,
+          // One stack configuration per file: Pulumi's mocks are process-wide.
+          pool: 'forks',
         },
       },
       {
