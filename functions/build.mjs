@@ -1,31 +1,118 @@
-// Bundles every handler under functions/handlers into its own ESM file for Lambda (nodejs22.x):
-// dist/functions/<handler>/index.mjs. One file per handler keeps cold starts small.
-import { readdir } from 'node:fs/promises';
+// Bundles every handler under functions/handlers into its own ESM file for Lambda (nodejs22.x,
+// arm64): dist/functions/<handler>/index.mjs with its source map beside it (index.mjs.map,
+// referenced by the bundle's sourceMappingURL; the functions run with NODE_OPTIONS=--enable-source-maps).
+// One file per handler, holding only what that handler reaches, keeps cold starts small. esbuild's
+// metafile of each bundle (which inputs it holds, and how many bytes each) is written to
+// dist/meta/<handler>.json, outside the directory that is shipped.
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { build } from 'esbuild';
 
+const root = new URL('../', import.meta.url).pathname;
 const dir = new URL('./handlers/', import.meta.url);
 const entries = (await readdir(dir).catch(() => []))
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  .sort()
   .map((f) => join(dir.pathname, f));
 
+// Dependencies replaced by a stub that loads and throws only when used, so that no bundle carries
+// them. docker-modem requires ssh2 at load time for ssh:// hosts, which the deployer never uses (it
+// reaches engines through its own SSM tunnel), and ssh2 requires cpu-features, a native addon that
+// is optional and not built here. dockerode requires gRPC and protobufjs for BuildKit sessions
+// (image builds), which the deployer never starts either.
+const STUBS = [
+  { filter: /^(ssh2|cpu-features)$/, importer: /node_modules[\\/](docker-modem|ssh2)[\\/]/ },
+  {
+    filter: /^(@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)$/,
+    importer: /node_modules[\\/]dockerode[\\/]/,
+  },
+];
+const stubUnused = {
+  name: 'stub-unused',
+  setup(b) {
+    for (const { filter, importer } of STUBS) {
+      b.onResolve({ filter }, (args) =>
+        importer.test(args.importer) ? { path: args.path, namespace: 'stub' } : undefined,
+      );
+    }
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
+      loader: 'js',
+      contents: `const unsupported = () => { throw new Error(${JSON.stringify(
+        `${args.path} is not bundled (ssh:// Docker hosts and BuildKit sessions are not supported)`,
+      )}); };
+module.exports = new Proxy(unsupported, { get: (_t, key) => (key === '__esModule' ? false : unsupported), apply: unsupported, construct: unsupported });`,
+    }));
+  },
+};
+
+// zod's classic API carries every locale of its error messages (about 260 KB minified) in its
+// z.locales namespace; the deployer uses only the default, English, one.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+      loader: 'js',
+      contents: "export { default as en } from './en.js';",
+    }));
+  },
+};
+
+// CommonJS packages whose loading has no side effect worth keeping when nothing of them is used.
+// Marked so, a bundle whose live code never builds an Engine (it only shares helpers of the
+// Engine's module: versions, error statuses) drops dockerode, docker-modem and their dependencies,
+// and one that never opens an SSM tunnel drops ws. withEngine loads the Engine with import().
+const withoutSideEffects = {
+  name: 'without-side-effects',
+  setup(b) {
+    b.onResolve({ filter: /^(dockerode|ws)$/ }, async (args) => {
+      if (args.pluginData?.resolving) return undefined;
+      const resolved = await b.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: { resolving: true },
+      });
+      if (resolved.errors.length > 0) return { errors: resolved.errors };
+      return { path: resolved.path, sideEffects: false };
+    });
+  },
+};
+
+// An ESM bundle has no require, __filename or __dirname; the CommonJS dependencies it carries use
+// all three (dockerode resolves its .proto files from __dirname when it loads).
+const banner = [
+  "import { createRequire as __bundleCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __bundleFileURLToPath } from 'node:url';",
+  "import { dirname as __bundleDirname } from 'node:path';",
+  'const require = __bundleCreateRequire(import.meta.url);',
+  'const __filename = __bundleFileURLToPath(import.meta.url);',
+  'const __dirname = __bundleDirname(__filename);',
+].join('\n');
+
+await mkdir(join(root, 'dist', 'meta'), { recursive: true });
 for (const entry of entries) {
   const name = basename(entry, '.ts');
-  await build({
+  const result = await build({
+    absWorkingDir: root,
     entryPoints: [entry],
     outfile: `dist/functions/${name}/index.mjs`,
     bundle: true,
     platform: 'node',
     target: 'node22',
     format: 'esm',
+    // The ES module builds of dependencies (the AWS SDK's above all) tree-shake better.
+    mainFields: ['module', 'main'],
     minify: true,
+    // Stack traces only need the mappings; the sources stay in the repository.
     sourcemap: true,
-    // Some CommonJS dependencies call require(); give the ESM bundle one.
-    banner: {
-      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    },
+    sourcesContent: false,
+    metafile: true,
+    banner: { js: banner },
+    plugins: [stubUnused, withoutSideEffects, zodEnglishOnly],
     logLevel: 'warning',
   });
-  console.log(`built dist/functions/${name}/index.mjs`);
+  await writeFile(join(root, 'dist', 'meta', `${name}.json`), JSON.stringify(result.metafile));
+  const out = result.metafile.outputs[`dist/functions/${name}/index.mjs`];
+  console.log(`built dist/functions/${name}/index.mjs (${Math.round((out?.bytes ?? 0) / 1024)} KiB)`);
 }
 console.log(`${entries.length} handler(s) bundled`);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Plan } from '../lib/deploy/plan.js';
 import { clusterSchema, deploymentSchema } from '../lib/deploy/schemas.js';
-import { acquireLockStep } from '../lib/deploy/steps/index.js';
+import { acquireLockStep } from '../lib/deploy/steps/lock.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AnalysisState, DecisionRecord, Metric } from '../lib/analysis/index.js';
 import { withCluster } from '../lib/deploy/schemas.js';
-import { analyzeStep } from '../lib/deploy/steps/index.js';
+import { analyzeStep } from '../lib/deploy/steps/analyze.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({

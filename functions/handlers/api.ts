@@ -1,8 +1,9 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { decide, NoPendingApprovalError } from '../lib/deploy/approval.js';
-import { abortDeployment } from '../lib/deploy/steps/index.js';
-import { getDeps } from '../lib/deps.js';
+import { abortDeployment } from '../lib/deploy/steps/abort.js';
+import { getDeps, logger } from '../lib/deps.js';
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyResultV2 => ({
   statusCode,
@@ -13,6 +14,7 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyResultV2 => ({
 /**
  * The HTTP API (IAM-authorised): POST /deployments/{id}/approve | reject | abort, with an optional
  * JSON body {"reason": "…"}. The approver is the signed caller's ARN, never a field of the body.
+ * Powertools' injectLambdaContext puts the invocation's context on every log line.
  */
 export const handler = middy(
   async (
@@ -63,8 +65,12 @@ export const handler = middy(
       return json(404, { message: `no action "${action}": use approve, reject or abort` });
     } catch (err) {
       if (err instanceof NoPendingApprovalError) return json(409, { message: err.message });
-      deps.logger.error('api failed', { error: (err as Error).name, message: (err as Error).message });
+      // `message` is a reserved key of Powertools' logger (it would be dropped).
+      deps.logger.error('api failed', {
+        error: (err as Error).name,
+        errorMessage: (err as Error).message,
+      });
       return json(500, { message: `internal error (${(err as Error).name})` });
     }
   },
-);
+).use(injectLambdaContext(logger));

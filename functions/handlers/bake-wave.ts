@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deploymentSchema } from '../lib/deploy/schemas.js';
-import { bakeWaveStep } from '../lib/deploy/steps/index.js';
+import { bakeWaveStep } from '../lib/deploy/steps/waiting.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { changeSchema, withCluster } from '../lib/deploy/schemas.js';
-import { canaryReadyStep } from '../lib/deploy/steps/index.js';
+import { canaryReadyStep } from '../lib/deploy/steps/analyze.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({ canary: changeSchema.extend({ replicas: z.number().int().optional() }) });

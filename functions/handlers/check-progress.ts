@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { changeSchema, withCluster } from '../lib/deploy/schemas.js';
-import { progressStep } from '../lib/deploy/steps/index.js';
+import { progressStep } from '../lib/deploy/steps/change.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({ change: changeSchema, rollingBack: z.boolean().optional() });

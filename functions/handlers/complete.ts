@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deploymentSchema } from '../lib/deploy/schemas.js';
-import { completeStep } from '../lib/deploy/steps/index.js';
+import { completeStep } from '../lib/deploy/steps/complete.js';
 import { stepHandler } from '../lib/handler.js';
 
 const failure = z.object({ cluster: z.string(), error: z.string().optional(), cause: z.string().optional() });

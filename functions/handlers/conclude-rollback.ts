@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { clusterResultSchema, deploymentSchema } from '../lib/deploy/schemas.js';
-import { concludeRollbackStep } from '../lib/deploy/steps/index.js';
+import { concludeRollbackStep } from '../lib/deploy/steps/rollback.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withCluster } from '../lib/deploy/schemas.js';
-import { deployCanaryStep } from '../lib/deploy/steps/index.js';
+import { deployCanaryStep } from '../lib/deploy/steps/change.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({

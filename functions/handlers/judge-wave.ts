@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PlannedCluster } from '../lib/deploy/plan.js';
 import { clusterResultSchema, clusterSchema, deploymentSchema } from '../lib/deploy/schemas.js';
-import { judgeWaveStep } from '../lib/deploy/steps/index.js';
+import { judgeWaveStep } from '../lib/deploy/steps/wave.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({

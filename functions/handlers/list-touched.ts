@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PlannedCluster } from '../lib/deploy/plan.js';
 import { clusterSchema, deploymentSchema } from '../lib/deploy/schemas.js';
-import { listTouchedStep } from '../lib/deploy/steps/index.js';
+import { listTouchedStep } from '../lib/deploy/steps/rollback.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({ deployment: deploymentSchema, clusters: z.array(clusterSchema) });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { planStep } from '../lib/deploy/steps/index.js';
+import { planStep } from '../lib/deploy/steps/plan.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({ event: z.unknown(), executionName: z.string().min(1).max(80).optional() });

@@ -1,5 +1,5 @@
 import { withCluster } from '../lib/deploy/schemas.js';
-import { preflightStep } from '../lib/deploy/steps/index.js';
+import { preflightStep } from '../lib/deploy/steps/preflight.js';
 import { stepHandler } from '../lib/handler.js';
 
 /** PreflightCluster: checks one cluster and snapshots its service before anything changes. */

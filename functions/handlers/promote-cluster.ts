@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { updateSchema, withCluster } from '../lib/deploy/schemas.js';
-import { promoteStep } from '../lib/deploy/steps/index.js';
+import { promoteStep } from '../lib/deploy/steps/change.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({ update: updateSchema, progressDeadlineSeconds: z.number().int().min(0) });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ExecutionStatusChange, reapExecution } from '../lib/deploy/steps/index.js';
+import { type ExecutionStatusChange, reapExecution } from '../lib/deploy/steps/reap.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.looseObject({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withCluster } from '../lib/deploy/schemas.js';
-import { rollbackStep } from '../lib/deploy/steps/index.js';
+import { rollbackStep } from '../lib/deploy/steps/rollback.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = withCluster.extend({ progressDeadlineSeconds: z.number().int().min(0) });

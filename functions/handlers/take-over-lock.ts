@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deploymentSchema } from '../lib/deploy/schemas.js';
-import { takeOverLockStep } from '../lib/deploy/steps/index.js';
+import { takeOverLockStep } from '../lib/deploy/steps/lock.js';
 import { stepHandler } from '../lib/handler.js';
 
 const input = z.object({

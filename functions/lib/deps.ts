@@ -10,7 +10,7 @@ import { ecrCatalog, perRegion } from './aws.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/store.js';
 import { DynamoDedupe, DynamoRecord } from './deploy/record/dynamodb.js';
-import type { StepDeps } from './deploy/steps/index.js';
+import type { StepDeps } from './deploy/steps/context.js';
 import { Notifier } from './notify/notifier.js';
 import { awsSecretReader } from './prometheus/credentials.js';
 import { EcrRegistryAuth } from './swarm/registry-auth.js';
@@ -22,6 +22,12 @@ export interface Deps extends StepDeps {
 }
 
 let deps: Deps | undefined;
+
+/**
+ * The handlers' logger, one per container: middy's injectLambdaContext adds the invocation's
+ * Lambda context to it before anything logs (the step's child loggers and the SSM tunnels inherit it).
+ */
+export const logger = new Logger({ serviceName: 'swarm-deployer' });
 
 function requireEnv(name: string): string {
   const v = process.env[name];
@@ -49,7 +55,6 @@ export function getDeps(): Deps {
   const ssmFor = perRegion((region) => new SSMClient({ region }));
   const sfn = new SFNClient({});
   const sns = new SNSClient({});
-  const logger = new Logger({ serviceName: 'swarm-deployer' });
   const registryAuth = new EcrRegistryAuth(ecrFor, requireEnv('AWS_REGION'));
   deps = {
     prefix,
@@ -63,6 +68,8 @@ export function getDeps(): Deps {
     notifier: new Notifier(sns, topicArn, new DynamoDedupe(dynamodb, table)),
     connect: {
       ssmFor,
+      // Session failures, resumes and terminations of the SSM tunnels.
+      logger,
       // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
       secrets: awsSecretReader({
         ssm,

@@ -2,7 +2,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { PlannedCluster } from '../deploy/plan.js';
 import { PrometheusClient, prometheusAuth, type SecretReader } from '../prometheus/index.js';
 import { openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
-import { Engine } from '../swarm/engine.js';
+import type { Engine } from '../swarm/engine.js';
 
 export interface ConnectDeps {
   /** The SSM client of a region (the cluster's): one per region, built on first use. */
@@ -43,6 +43,9 @@ export async function withEngine<T>(
       cluster.engine.tlsParameter && deps.tlsCredentials
         ? await deps.tlsCredentials(cluster.engine.tlsParameter, signal)
         : undefined;
+    // Loaded here, on first use: dockerode (and docker-modem) stay out of every step that never
+    // reaches an engine, in its bundle as at its cold start.
+    const { Engine } = await import('../swarm/engine.js');
     const engine = await Engine.connect(
       {
         cluster: cluster.name,
@@ -85,6 +88,7 @@ export async function withPrometheus<T>(
       portNumber: prometheus.tunnelPort,
       reason: `swarm-deployer: Prometheus of ${cluster.name}`,
       ...(signal ? { signal } : {}),
+      ...(deps.logger ? { logger: deps.logger } : {}),
     });
     return await fn(new PrometheusClient({ url, agent: tunnel.agent, ...(auth ? { auth } : {}) }));
   } finally {

@@ -1,0 +1,171 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { requireArgs } from './util.js';
+
+export interface AlarmsArgs {
+  region: string;
+  namePrefix: string;
+  stateMachineArn: pulumi.Input<string>;
+  deadLetterQueueName: pulumi.Input<string>;
+  /** The log group of the ConcludeRollback function (its "step failed" line names RollbackFailedError). */
+  concludeRollbackLogGroup: pulumi.Input<string>;
+  topicArn: pulumi.Input<string>;
+  /** Function names for the dashboard's Lambda widgets. */
+  functionNames: pulumi.Input<string>[];
+}
+
+/** The custom metric a rollback that could not restore every cluster emits. */
+export const ROLLBACK_FAILED_METRIC = { namespace: 'SwarmDeployer', name: 'RollbackFailed' } as const;
+
+/**
+ * Alarms to the alert topic on what needs a person: failed and timed-out executions, events that
+ * could not be delivered (dead-letter queue), and rollbacks that failed; and one dashboard.
+ *
+ * "Rollback failed" is a metric filter on ConcludeRollback's log: the handler wrapper logs every
+ * failure as JSON `{"message":"step failed","error":"<name>",…}` and ConcludeRollback fails with
+ * RollbackFailedError exactly when a touched cluster could not be restored. (An SNS-derived metric
+ * would need a subscriber function; the log line exists already and costs nothing until it matches.)
+ */
+export class Alarms extends pulumi.ComponentResource {
+  readonly alarms: Record<
+    'executionsFailed' | 'executionsTimedOut' | 'deadLetters' | 'rollbackFailed',
+    aws.cloudwatch.MetricAlarm
+  >;
+  readonly rollbackFailedFilter: aws.cloudwatch.LogMetricFilter;
+  readonly dashboard: aws.cloudwatch.Dashboard;
+
+  constructor(name: string, args: AlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
+    requireArgs('Alarms', [[/^[A-Za-z0-9_-]{1,200}$/.test(args.namePrefix), 'namePrefix: A-Z a-z 0-9 _ -']]);
+    super('swarm-deployer:index:Alarms', name, {}, opts);
+    const alarm = (
+      key: string,
+      description: string,
+      metric: {
+        namespace: string;
+        metricName: string;
+        statistic: string;
+        dimensions?: Record<string, pulumi.Input<string>>;
+      },
+    ) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${key}`,
+        {
+          name: `${args.namePrefix}-${key}`,
+          alarmDescription: description,
+          ...metric,
+          period: 60,
+          evaluationPeriods: 1,
+          threshold: 1,
+          comparisonOperator: 'GreaterThanOrEqualToThreshold',
+          treatMissingData: 'notBreaching',
+          alarmActions: [args.topicArn],
+          okActions: [args.topicArn],
+        },
+        { parent: this },
+      );
+
+    this.rollbackFailedFilter = new aws.cloudwatch.LogMetricFilter(
+      `${name}-rollback-failed`,
+      {
+        logGroupName: args.concludeRollbackLogGroup,
+        pattern: '{ $.error = "RollbackFailedError" }',
+        metricTransformation: {
+          namespace: ROLLBACK_FAILED_METRIC.namespace,
+          name: ROLLBACK_FAILED_METRIC.name,
+          value: '1',
+          unit: 'Count',
+        },
+      },
+      { parent: this },
+    );
+    this.alarms = {
+      executionsFailed: alarm('executions-failed', 'A deployment workflow execution failed', {
+        namespace: 'AWS/States',
+        metricName: 'ExecutionsFailed',
+        statistic: 'Sum',
+        dimensions: { StateMachineArn: args.stateMachineArn },
+      }),
+      executionsTimedOut: alarm('executions-timed-out', 'A deployment workflow execution timed out', {
+        namespace: 'AWS/States',
+        metricName: 'ExecutionsTimedOut',
+        statistic: 'Sum',
+        dimensions: { StateMachineArn: args.stateMachineArn },
+      }),
+      deadLetters: alarm(
+        'dead-letters',
+        'EventBridge could not deliver a push or status event (see the DLQ)',
+        {
+          namespace: 'AWS/SQS',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          statistic: 'Maximum',
+          dimensions: { QueueName: args.deadLetterQueueName },
+        },
+      ),
+      rollbackFailed: alarm('rollback-failed', 'A rollback could not restore every touched cluster', {
+        namespace: ROLLBACK_FAILED_METRIC.namespace,
+        metricName: ROLLBACK_FAILED_METRIC.name,
+        statistic: 'Sum',
+      }),
+    };
+    this.dashboard = new aws.cloudwatch.Dashboard(
+      `${name}-dashboard`,
+      {
+        dashboardName: args.namePrefix,
+        dashboardBody: pulumi
+          .all([args.stateMachineArn, args.deadLetterQueueName, pulumi.all(args.functionNames)])
+          .apply(([sm, queue, fns]) => JSON.stringify(dashboardBody(args.region, sm, queue, fns))),
+      },
+      { parent: this },
+    );
+    this.registerOutputs({});
+  }
+}
+
+function dashboardBody(region: string, stateMachineArn: string, queue: string, functions: string[]) {
+  const widget = (title: string, metrics: unknown[][], x: number, y: number) => ({
+    type: 'metric',
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: { title, region, metrics, period: 300, stat: 'Sum', view: 'timeSeries' },
+  });
+  const sm = (metric: string) => ['AWS/States', metric, 'StateMachineArn', stateMachineArn];
+  return {
+    widgets: [
+      widget(
+        'Executions',
+        [
+          'ExecutionsStarted',
+          'ExecutionsSucceeded',
+          'ExecutionsFailed',
+          'ExecutionsTimedOut',
+          'ExecutionsAborted',
+        ].map(sm),
+        0,
+        0,
+      ),
+      widget(
+        'Rollbacks failed, dead letters',
+        [
+          [ROLLBACK_FAILED_METRIC.namespace, ROLLBACK_FAILED_METRIC.name],
+          ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', queue, { stat: 'Maximum' }],
+        ],
+        12,
+        0,
+      ),
+      widget(
+        'Function errors',
+        functions.map((f) => ['AWS/Lambda', 'Errors', 'FunctionName', f]),
+        0,
+        6,
+      ),
+      widget(
+        'Function duration (p99)',
+        functions.map((f) => ['AWS/Lambda', 'Duration', 'FunctionName', f, { stat: 'p99' }]),
+        12,
+        6,
+      ),
+    ],
+  };
+}

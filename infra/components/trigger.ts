@@ -1,0 +1,98 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events.js';
+import { deadLetterQueuePolicy } from '../permissions.js';
+import { requireArgs } from './util.js';
+
+export interface TriggerArgs {
+  /** ECR repositories whose successful pushes start a deployment. */
+  repositories: string[];
+  /** The workflow's ARN (the reaper rule watches its executions). */
+  stateMachineArn: pulumi.Input<string>;
+  startDeployment: aws.lambda.Function;
+  reapExecution: aws.lambda.Function;
+}
+
+/** Retries of an undeliverable event before it goes to the dead-letter queue. */
+const RETRY = { maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 20 };
+
+/**
+ * The EventBridge rules: ECR pushes of the watched repositories → StartDeployment, and workflow
+ * executions that ended without succeeding → ReapExecution; both with a retry policy and one SQS
+ * dead-letter queue.
+ */
+export class Trigger extends pulumi.ComponentResource {
+  readonly pushRule: aws.cloudwatch.EventRule;
+  readonly reaperRule: aws.cloudwatch.EventRule;
+  readonly deadLetterQueue: aws.sqs.Queue;
+  readonly pushPattern: ReturnType<typeof deployRulePattern>;
+
+  constructor(name: string, args: TriggerArgs, opts?: pulumi.ComponentResourceOptions) {
+    requireArgs('Trigger', [
+      [args.repositories.length > 0, 'repositories: at least one (EventBridge rejects an empty list)'],
+    ]);
+    super('swarm-deployer:index:Trigger', name, {}, opts);
+    this.pushPattern = deployRulePattern(args.repositories);
+
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true },
+      { parent: this },
+    );
+    this.pushRule = new aws.cloudwatch.EventRule(
+      `${name}-push`,
+      {
+        description: 'swarm-deployer: successful ECR pushes of the watched repositories',
+        eventPattern: JSON.stringify(this.pushPattern),
+      },
+      { parent: this },
+    );
+    this.reaperRule = new aws.cloudwatch.EventRule(
+      `${name}-reaper`,
+      {
+        description: 'swarm-deployer: workflow executions that ended without succeeding',
+        eventPattern: pulumi
+          .output(args.stateMachineArn)
+          .apply((arn) => JSON.stringify(reaperRulePattern(arn))),
+      },
+      { parent: this },
+    );
+    const queuePolicy = new aws.sqs.QueuePolicy(
+      `${name}-dlq`,
+      {
+        queueUrl: this.deadLetterQueue.url,
+        policy: pulumi
+          .all([this.deadLetterQueue.arn, this.pushRule.arn, this.reaperRule.arn])
+          .apply(([queue, push, reaper]) => JSON.stringify(deadLetterQueuePolicy(queue, [push, reaper]))),
+      },
+      { parent: this },
+    );
+    const targets: Array<[string, aws.cloudwatch.EventRule, aws.lambda.Function]> = [
+      ['push', this.pushRule, args.startDeployment],
+      ['reaper', this.reaperRule, args.reapExecution],
+    ];
+    for (const [kind, rule, fn] of targets) {
+      const permission = new aws.lambda.Permission(
+        `${name}-${kind}`,
+        {
+          action: 'lambda:InvokeFunction',
+          function: fn.arn,
+          principal: 'events.amazonaws.com',
+          sourceArn: rule.arn,
+        },
+        { parent: this },
+      );
+      new aws.cloudwatch.EventTarget(
+        `${name}-${kind}`,
+        {
+          rule: rule.name,
+          arn: fn.arn,
+          retryPolicy: RETRY,
+          deadLetterConfig: { arn: this.deadLetterQueue.arn },
+        },
+        { parent: this, dependsOn: [permission, queuePolicy] },
+      );
+    }
+    this.registerOutputs({ deadLetterQueueArn: this.deadLetterQueue.arn });
+  }
+}
