@@ -199,7 +199,14 @@ export function parseStackConfig(
     }
     return issues.check(schemas.region, 'aws:region', value);
   })();
-  const namePrefix = read('namePrefix', `deployer-${context.stack}`.toLowerCase().slice(0, 24));
+  const namePrefix = read(
+    'namePrefix',
+    `deployer-${context.stack}`
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .slice(0, 24)
+      .replace(/-+$/, ''),
+  );
   const prefix = read('prefix', '/deployer') ?? '/deployer';
   const rawClusters = read('clusters', []) ?? [];
   const rawServices = read('services') ?? [];

@@ -43,7 +43,9 @@ describe('renderAsl', () => {
   });
 
   it('throws on a placeholder that is not <Name>FunctionArn', () => {
-    expect(() => renderAsl(`{"a": "${'$'}{Oops}"}`, { Oops: 'x' })).toThrow('not named <Name>FunctionArn: Oops');
+    expect(() => renderAsl(`{"a": "${'$'}{Oops}"}`, { Oops: 'x' })).toThrow(
+      'not named <Name>FunctionArn: Oops',
+    );
   });
 
   it('reads the Task states’ timeouts per function', () => {

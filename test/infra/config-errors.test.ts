@@ -3,6 +3,8 @@
  * with the key and the field named and no value echoed; and parseStackConfig's other refusals.
  */
 import { describe, expect, it } from 'vitest';
+import { Functions } from '../../infra/components/functions.js';
+import { ComponentArgsError } from '../../infra/components/util.js';
 import { parseStackConfig, type RawStackConfig, StackConfigError } from '../../infra/config.js';
 import { baseConfig, clusters, TLS_C2, webPolicy } from './fixtures.js';
 import { installMocks } from './mocks.js';
@@ -41,6 +43,25 @@ describe('the program', () => {
     expect((error as Error).message).toContain(
       'stack config swarm-deployer:services[0]: field canary.cluster:',
     );
+    expect(recording.resources).toEqual([]);
+  });
+});
+
+describe('the functions component', () => {
+  it('refuses to package functions whose bundles are missing, and says to build them', () => {
+    const make = () =>
+      new Functions('f', {
+        namePrefix: 'deployer-test',
+        distDir: '/nonexistent/dist/functions',
+        logRetentionDays: 14,
+        prefix: '/deployer',
+        tableName: 't',
+        topicArn: 'arn:aws:sns:eu-west-1:123456789012:t',
+        stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:s',
+        permissions: {} as never,
+      });
+    expect(make).toThrow(ComponentArgsError);
+    expect(make).toThrow(/no bundle for acquire-lock, analyze, .* run `npm run build`/);
     expect(recording.resources).toEqual([]);
   });
 });

@@ -1,0 +1,198 @@
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bundleEnv,
+  bundleInputs,
+  bundlePath,
+  DOCKER_STEPS,
+  handlerNames,
+  metafilePath,
+  removeStaged,
+  runBundle,
+  stagedBundle,
+} from './support.js';
+
+const names = handlerNames();
+const dockerFree = names.filter((n) => !DOCKER_STEPS.has(n));
+/** Inputs no bundle may carry: the ssh2 stack (stubbed) and BuildKit's gRPC (stubbed). */
+const NEVER = /node_modules\/(ssh2|cpu-features|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)\//;
+/** Inputs a bundle that never reaches an engine must not carry. */
+const DOCKER = /node_modules\/(dockerode|docker-modem)\//;
+/** Step handlers whose schema accepts any event: an invalid event reaches their use case. */
+const ANY_EVENT = new Set(['start-deployment']);
+const NOT_STEPS = new Set(['api']);
+
+beforeAll(() => {
+  const missing = names.filter((n) => !existsSync(bundlePath(n)) || !existsSync(metafilePath(n)));
+  if (missing.length > 0)
+    throw new Error(`no bundle for ${missing.join(', ')}: run \`npm run build\` (or npm run test:bundles)`);
+});
+afterAll(() => removeStaged());
+
+describe('every handler has its bundle', () => {
+  it('covers the handlers the workflow and the API use', () => {
+    // Assert
+    expect(names.length).toBeGreaterThanOrEqual(20);
+    for (const docker of DOCKER_STEPS) expect(names).toContain(docker);
+  });
+
+  it.each(names)('%s: index.mjs with its source map beside it, referenced', (name) => {
+    // Arrange
+    const text = readFileSync(bundlePath(name), 'utf8');
+    const map = JSON.parse(readFileSync(`${bundlePath(name)}.map`, 'utf8')) as {
+      version: number;
+      sources: string[];
+      mappings: string;
+    };
+    // Assert
+    expect(text.trimEnd().split('\n').at(-1)).toBe('//# sourceMappingURL=index.mjs.map');
+    expect(map.version).toBe(3);
+    expect(map.sources).toContain(`../../../functions/handlers/${name}.ts`);
+    expect(map.mappings.length).toBeGreaterThan(0);
+  });
+});
+
+describe('what the bundles carry', () => {
+  it.each(names)('%s: no ssh2, cpu-features, gRPC or protobufjs', (name) => {
+    // Act
+    const inputs = Object.keys(bundleInputs(name));
+    // Assert
+    expect(inputs.filter((p) => NEVER.test(p))).toEqual([]);
+  });
+
+  it.each(dockerFree)('%s never reaches an engine: no dockerode or docker-modem', (name) => {
+    // Arrange
+    const inputs = Object.keys(bundleInputs(name));
+    const map = JSON.parse(readFileSync(`${bundlePath(name)}.map`, 'utf8')) as { sources: string[] };
+    // Assert: by the metafile, and by what the shipped source map says the bundle holds.
+    expect(inputs.filter((p) => DOCKER.test(p))).toEqual([]);
+    expect(map.sources.filter((s) => s.includes('docker-modem') || s.includes('dockerode'))).toEqual([]);
+  });
+
+  it.each([...DOCKER_STEPS])('%s carries dockerode, with ssh2 stubbed', (name) => {
+    // Act
+    const inputs = Object.keys(bundleInputs(name));
+    // Assert
+    expect(inputs.some((p) => p.startsWith('node_modules/dockerode/'))).toBe(true);
+    expect(inputs.some((p) => p.startsWith('node_modules/docker-modem/'))).toBe(true);
+    expect(inputs).toContain('stub:ssh2');
+  });
+});
+
+describe('each bundle loads in a fresh Node 22 and rejects an invalid event', () => {
+  it.each(names.filter((n) => !NOT_STEPS.has(n) && !ANY_EVENT.has(n)))(
+    '%s: InvalidInputError, before any network',
+    async (name) => {
+      // Act
+      const { outcome, code, stderr } = await runBundle(name, {});
+      const wrong = await runBundle(name, { deployment: 'not an object', cluster: 42, plan: [] });
+      // Assert
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+      expect(outcome).toMatchObject({ ok: false, name: 'InvalidInputError' });
+      expect(wrong.outcome).toMatchObject({ ok: false, name: 'InvalidInputError' });
+      // Source maps at run time: the stack points into the TypeScript sources.
+      expect(outcome?.ok === false && outcome.stack).toMatch(/functions\/lib\/handler\.ts:\d+:\d+/);
+    },
+  );
+
+  it('api: 401 without a signed caller, 400 on a bad id or body', async () => {
+    // Arrange
+    const caller = {
+      requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::000000000000:user/a' } } },
+    };
+    // Act
+    const unsigned = await runBundle('api', {});
+    const badId = await runBundle('api', { ...caller, pathParameters: { id: '../x', action: 'approve' } });
+    const badBody = await runBundle('api', {
+      ...caller,
+      pathParameters: { id: 'd1', action: 'abort' },
+      body: '{',
+    });
+    // Assert
+    expect(unsigned.stderr).toBe('');
+    expect(unsigned.outcome).toMatchObject({ ok: true, value: { statusCode: 401 } });
+    expect(badId.outcome).toMatchObject({ ok: true, value: { statusCode: 400 } });
+    expect(badBody.outcome).toMatchObject({ ok: true, value: { statusCode: 400 } });
+    const body = JSON.parse((unsigned.outcome as { value: { body: string } }).value.body) as {
+      message: string;
+    };
+    expect(body.message).toMatch(/IAM/);
+  });
+
+  it('start-deployment (accepts any event by design): starts an execution named after the event', async () => {
+    // Arrange: a loopback stand-in for Step Functions, the only service this step calls.
+    const seen: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (d: string) => {
+        body += d;
+      });
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(
+          JSON.stringify({
+            executionArn: 'arn:aws:states:us-east-1:000000000000:execution:x:y',
+            startDate: 1,
+          }),
+        );
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Act
+      const { outcome, stderr } = await runBundle(
+        'start-deployment',
+        { id: 'not-a-push' },
+        {
+          AWS_ENDPOINT_URL: endpoint,
+        },
+      );
+      // Assert
+      expect(stderr).toBe('');
+      expect(outcome).toMatchObject({ ok: true, value: { started: true, name: 'event-not-a-push' } });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.headers['x-amz-target']).toBe('AWSStepFunctions.StartExecution');
+      expect(JSON.parse(seen[0]?.body ?? '{}')).toMatchObject({
+        stateMachineArn: bundleEnv.STATE_MACHINE_ARN,
+        name: 'event-not-a-push',
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('start-deployment without STATE_MACHINE_ARN: ConfigError, before any network', async () => {
+    // Act
+    const { outcome } = await runBundle('start-deployment', {}, { STATE_MACHINE_ARN: '' });
+    // Assert
+    expect(outcome).toMatchObject({ ok: false, name: 'ConfigError' });
+  });
+});
+
+describe('a bundle is self-contained', () => {
+  it.each(['plan', 'preflight-cluster'])(
+    '%s imports from a directory with no node_modules above it',
+    async (name) => {
+      // Arrange: the staged copy, under the OS temporary directory.
+      const ancestors: string[] = [];
+      for (let dir = dirname(stagedBundle(name)); ; dir = dirname(dir)) {
+        ancestors.push(dir);
+        if (dirname(dir) === dir) break;
+      }
+      // Act
+      const run = await runBundle(name);
+      // Assert
+      expect(ancestors.filter((dir) => existsSync(join(dir, 'node_modules')))).toEqual([]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe('');
+    },
+  );
+});
