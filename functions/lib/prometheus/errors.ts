@@ -95,49 +95,37 @@ interface SecretErrorOptions {
   awsErrorName?: string;
 }
 
+/** A secret reference that could not be read: names the reference and AWS's error, never the value. */
+abstract class SecretReadError extends DeployerError {
+  readonly reference: string;
+  readonly awsErrorName: string | undefined;
+
+  constructor(message: string, options: SecretErrorOptions) {
+    super(message, { cause: options.cause });
+    this.reference = options.reference;
+    this.awsErrorName = options.awsErrorName;
+  }
+}
+
 /**
  * A secret could not be read for a reason that may pass: throttling, a 5xx, a network error, the
  * Lambda's deadline. Retrying the step may succeed.
  */
-export class SecretUnavailableError extends DeployerError {
+export class SecretUnavailableError extends SecretReadError {
   override readonly name = 'SecretUnavailableError';
   readonly retryable = true;
-  readonly reference: string;
-  readonly awsErrorName: string | undefined;
-
-  constructor(message: string, options: SecretErrorOptions) {
-    super(message, { cause: options.cause });
-    this.reference = options.reference;
-    this.awsErrorName = options.awsErrorName;
-  }
 }
 
 /** The reference names no readable secret: missing, deleted, scheduled for deletion, or not a valid name. */
-export class SecretNotFoundError extends DeployerError {
+export class SecretNotFoundError extends SecretReadError {
   override readonly name = 'SecretNotFoundError';
   readonly retryable = false;
-  readonly reference: string;
-  readonly awsErrorName: string | undefined;
-
-  constructor(message: string, options: SecretErrorOptions) {
-    super(message, { cause: options.cause });
-    this.reference = options.reference;
-    this.awsErrorName = options.awsErrorName;
-  }
 }
 
 /** The deployer's role may not read or decrypt the secret (IAM or KMS AccessDenied). */
-export class SecretAccessDeniedError extends DeployerError {
+export class SecretAccessDeniedError extends SecretReadError {
   override readonly name = 'SecretAccessDeniedError';
   readonly retryable = false;
-  readonly reference: string;
-  readonly awsErrorName: string | undefined;
-
-  constructor(message: string, options: SecretErrorOptions) {
-    super(message, { cause: options.cause });
-    this.reference = options.reference;
-    this.awsErrorName = options.awsErrorName;
-  }
 }
 
 /**

@@ -254,26 +254,11 @@ export class DynamoRecord implements DeploymentRecord {
    */
   async savePlan(deploymentId: string, plan: unknown, signal?: AbortSignal): Promise<void> {
     const key = keys.plan(deploymentId);
-    const item = { ...key, plan: gzipSync(JSON.stringify(plan)) };
-    const size = itemSize(item);
-    if (size > MAX_ITEM_BYTES)
-      throw new RecordError(
-        `the plan of deployment ${deploymentId} is ${size} bytes compressed, over DynamoDB's 400 KB item limit`,
-      );
-    await this.attempt(
-      'PutItem',
+    await this.createOnce(
       key,
+      { ...key, plan: gzipSync(JSON.stringify(plan)) },
+      `the plan of deployment ${deploymentId}`,
       signal,
-      (abortSignal) =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: item,
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-          { abortSignal },
-        ),
-      () => `the plan of deployment ${deploymentId} is over DynamoDB's 400 KB item limit`,
     );
     const meta = keys.meta(deploymentId);
     await this.attempt('UpdateItem', meta, signal, (abortSignal) =>
@@ -348,26 +333,13 @@ export class DynamoRecord implements DeploymentRecord {
       takenAt: snap.takenAt,
       snapshot: gzipSync(JSON.stringify(snap)),
     };
-    const tooBig = (size?: number) =>
-      `the snapshot of ${snap.service} on ${snap.cluster} is ${size === undefined ? 'over' : `${size} bytes compressed, over`} DynamoDB's 400 KB item limit`;
-    const size = itemSize(item);
-    if (size > MAX_ITEM_BYTES) throw new RecordError(tooBig(size));
-    const put = await this.attempt(
-      'PutItem',
+    const created = await this.createOnce(
       key,
+      item,
+      `the snapshot of ${snap.service} on ${snap.cluster}`,
       signal,
-      (abortSignal) =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: item,
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-          { abortSignal },
-        ),
-      () => tooBig(),
     );
-    if (put !== FAILED_CONDITION) return snap;
+    if (created) return snap;
     const first = await this.snapshot(deploymentId, snap.cluster, signal);
     if (first === undefined)
       throw new RecordError(`the snapshot ${key.pk} ${key.sk} exists but could not be read`);
@@ -711,6 +683,32 @@ export class DynamoRecord implements DeploymentRecord {
 
   private isoNow(): string {
     return new Date(this.now()).toISOString();
+  }
+
+  /**
+   * Writes `item` only if its key is free (a retry keeps the first write); false when it was taken.
+   * @throws RecordError naming `what` when the item is over DynamoDB's item size
+   */
+  private async createOnce(key: Key, item: Item, what: string, signal: AbortSignal | undefined) {
+    const size = itemSize(item);
+    if (size > MAX_ITEM_BYTES)
+      throw new RecordError(`${what} is ${size} bytes compressed, over DynamoDB's 400 KB item limit`);
+    const put = await this.attempt(
+      'PutItem',
+      key,
+      signal,
+      (abortSignal) =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+          { abortSignal },
+        ),
+      () => `${what} is over DynamoDB's 400 KB item limit`,
+    );
+    return put !== FAILED_CONDITION;
   }
 
   private async get(key: Key, signal: AbortSignal | undefined): Promise<Item | undefined> {
