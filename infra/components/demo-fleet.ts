@@ -1,6 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
+import { swarmPrometheusConfig } from '../../functions/lib/prometheus/scrape-config.js';
 import { requireArgs } from './util.js';
 
 /** The public parameter naming the latest Amazon Linux 2023 arm64 AMI. */
@@ -18,50 +19,14 @@ export interface DemoFleetArgs {
   partition: pulumi.Input<string>;
 }
 
-/**
- * Prometheus's configuration on a demo manager: the swarm's tasks through the local Docker socket,
- * scraped when their service carries deployer.scrape=true, with the labels the analysis queries on
- * (the same relabelling as the local fleet's, local/fleet/cluster.ts). JSON is YAML.
- */
+/** Prometheus's configuration on a demo manager: the same scrape contract as the local fleet's, every 15 s. */
 export function demoPrometheusConfig(cluster: string): string {
-  return JSON.stringify(
-    {
-      global: { scrape_interval: '15s', scrape_timeout: '10s', evaluation_interval: '15s' },
-      scrape_configs: [
-        {
-          job_name: 'swarm-tasks',
-          dockerswarm_sd_configs: [
-            { host: 'unix:///var/run/docker.sock', role: 'tasks', refresh_interval: '15s' },
-          ],
-          relabel_configs: [
-            { source_labels: ['__meta_dockerswarm_task_desired_state'], regex: 'running', action: 'keep' },
-            {
-              source_labels: ['__meta_dockerswarm_service_label_deployer_scrape'],
-              regex: 'true',
-              action: 'keep',
-            },
-            { source_labels: ['__meta_dockerswarm_task_port_publish_mode'], regex: 'host', action: 'keep' },
-            {
-              source_labels: ['__meta_dockerswarm_service_label_deployer_metrics_path'],
-              regex: '(.+)',
-              target_label: '__metrics_path__',
-            },
-            { target_label: 'cluster', replacement: cluster },
-            { source_labels: ['__meta_dockerswarm_service_name'], target_label: 'service' },
-            { source_labels: ['__meta_dockerswarm_task_slot'], target_label: 'task_slot' },
-            { source_labels: ['__meta_dockerswarm_task_id'], target_label: 'task_id' },
-            {
-              regex: '__meta_dockerswarm_service_label_deployer_(digest|role|deployment)',
-              action: 'labelmap',
-              replacement: '$1',
-            },
-          ],
-        },
-      ],
-    },
-    null,
-    2,
-  );
+  return swarmPrometheusConfig({
+    cluster,
+    socket: '/var/run/docker.sock',
+    intervalSeconds: 15,
+    timeoutSeconds: 10,
+  });
 }
 
 /**

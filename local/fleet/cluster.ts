@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { swarmPrometheusConfig } from '../../functions/lib/prometheus/scrape-config.js';
 import { type ClusterLayout, ENGINE_PORT, ENGINE_TLS_PORT, PROMETHEUS_PORT } from './layout.js';
 import { FleetError, spawnDaemon, tail, waitFor } from './sys.js';
 import type { FleetTls } from './tls.js';
@@ -88,50 +89,9 @@ export async function initSwarm(c: ClusterLayout): Promise<void> {
   );
 }
 
-/**
- * Prometheus inside the cluster's namespace, discovering the swarm's tasks (dockerswarm_sd_configs,
- * role tasks) and scraping those whose service carries the label `deployer.scrape=true`, on the
- * task's host-mode published port (the IPVS routing mesh does not run here). Every series gets the
- * labels the analysis queries on: cluster, service, task_slot, task_id, and digest/role/deployment
- * where the deployer set them.
- */
+/** Prometheus inside the cluster's namespace, scraping what the deployer analyses (every 5 s). */
 export function prometheusConfig(c: ClusterLayout): string {
-  const cfg = {
-    global: { scrape_interval: '5s', scrape_timeout: '4s', evaluation_interval: '5s' },
-    scrape_configs: [
-      {
-        job_name: 'swarm-tasks',
-        dockerswarm_sd_configs: [{ host: `unix://${c.socket}`, role: 'tasks', refresh_interval: '5s' }],
-        relabel_configs: [
-          { source_labels: ['__meta_dockerswarm_task_desired_state'], regex: 'running', action: 'keep' },
-          {
-            source_labels: ['__meta_dockerswarm_service_label_deployer_scrape'],
-            regex: 'true',
-            action: 'keep',
-          },
-          { source_labels: ['__meta_dockerswarm_task_port_publish_mode'], regex: 'host', action: 'keep' },
-          {
-            source_labels: ['__meta_dockerswarm_service_label_deployer_metrics_path'],
-            regex: '(.+)',
-            target_label: '__metrics_path__',
-          },
-          { target_label: 'cluster', replacement: c.name },
-          { source_labels: ['__meta_dockerswarm_service_name'], target_label: 'service' },
-          { source_labels: ['__meta_dockerswarm_task_slot'], target_label: 'task_slot' },
-          { source_labels: ['__meta_dockerswarm_task_id'], target_label: 'task_id' },
-          // The tasks role carries no image; the deployer labels the services it creates or updates
-          // (deployer.digest, deployer.role, deployer.deployment) and those become series labels.
-          {
-            regex: '__meta_dockerswarm_service_label_deployer_(digest|role|deployment)',
-            action: 'labelmap',
-            replacement: '$1',
-          },
-        ],
-      },
-    ],
-  };
-  // JSON is YAML: no YAML library needed for a config we generate.
-  return JSON.stringify(cfg, null, 2);
+  return swarmPrometheusConfig({ cluster: c.name, socket: c.socket, intervalSeconds: 5, timeoutSeconds: 4 });
 }
 
 export async function startPrometheus(c: ClusterLayout): Promise<number> {
