@@ -315,3 +315,33 @@ export async function caught(call: () => Promise<unknown>): Promise<Error & Reco
   }
   throw new Error('expected the call to fail');
 }
+
+/** `seconds` after NOW, as the record stores times. */
+export const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
+
+/**
+ * The record of a running deployment that holds its service's lock, with `touched` clusters
+ * snapshotted and marked touched (as `what` says), their changes landed (no live lease).
+ */
+export async function recordRunning(
+  stand: Stand,
+  plan: DeployPlan,
+  touched: string[],
+  what: (cluster: string) => 'canary' | 'primary' = () => 'primary',
+): Promise<DeployPlan> {
+  const d = plan.deployment;
+  await stand.record.acquireLock(d.service, {
+    deploymentId: d.id,
+    executionArn: executionArn(d.id),
+    digest: d.digest,
+    acquiredAt: NOW.toISOString(),
+    mode: 'deploy',
+  });
+  await stand.record.savePlan(d.id, plan);
+  for (const cluster of touched) {
+    await stand.record.saveSnapshot(d.id, snapshotOf(plan, cluster));
+    await stand.record.markTouched(d.id, cluster, what(cluster), later(60));
+    await stand.record.endLease(d.id, cluster, what(cluster));
+  }
+  return plan;
+}

@@ -11,8 +11,8 @@ import {
   executionArn,
   fakes,
   NOW,
+  recordRunning,
   STATE_MACHINE,
-  snapshotOf,
   uniqueName,
   useStand,
 } from './harness.js';
@@ -43,25 +43,7 @@ function ended(
 /** A deployment as its execution left it: lock held, plan stored, `touched` clusters marked. */
 async function leftBehind(touched: string[]): Promise<DeployPlan> {
   const plan = await deployPlan();
-  const d = plan.deployment;
-  await stand.record.acquireLock(d.service, {
-    deploymentId: d.id,
-    executionArn: executionArn(d.id),
-    digest: d.digest,
-    acquiredAt: NOW.toISOString(),
-    mode: 'deploy',
-  });
-  await stand.record.savePlan(d.id, plan);
-  for (const cluster of touched) {
-    await stand.record.saveSnapshot(d.id, snapshotOf(plan, cluster));
-    await stand.record.markTouched(
-      d.id,
-      cluster,
-      cluster === plan.canary.cluster.name ? 'canary' : 'primary',
-      NOW.toISOString(),
-    );
-  }
-  return plan;
+  return recordRunning(stand, plan, touched, (c) => (c === plan.canary.cluster.name ? 'canary' : 'primary'));
 }
 
 const deploymentEnded = (plan: DeployPlan, status: string, over: { error?: string; cause?: string } = {}) =>

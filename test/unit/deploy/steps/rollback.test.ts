@@ -16,8 +16,10 @@ import {
   deployPlan,
   executionArn,
   fakes,
+  later,
   NOW,
   nextPlan,
+  recordRunning,
   snapshotOf,
   useStand,
 } from './harness.js';
@@ -26,25 +28,9 @@ import {
 
 const stand = useStand();
 
-const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
-
 /** A running deployment holding its lock, with `touched` clusters marked (lease already ended). */
 async function running(touched: string[] = []): Promise<DeployPlan> {
-  const plan = await deployPlan({ clusters: ['a', 'b', 'c', 'd'] });
-  const d = plan.deployment;
-  await stand.record.acquireLock(d.service, {
-    deploymentId: d.id,
-    executionArn: executionArn(d.id),
-    digest: d.digest,
-    acquiredAt: NOW.toISOString(),
-  });
-  await stand.record.savePlan(d.id, plan);
-  for (const cluster of touched) {
-    await stand.record.saveSnapshot(d.id, snapshotOf(plan, cluster));
-    await stand.record.markTouched(d.id, cluster, 'primary', later(60));
-    await stand.record.endLease(d.id, cluster, 'primary');
-  }
-  return plan;
+  return recordRunning(stand, await deployPlan({ clusters: ['a', 'b', 'c', 'd'] }), touched);
 }
 
 describe('listTouchedStep', () => {

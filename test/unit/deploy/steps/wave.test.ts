@@ -9,16 +9,13 @@ import {
   executionArn,
   type Fakes,
   fakes,
-  NOW,
-  snapshotOf,
+  recordRunning,
   useStand,
 } from './harness.js';
 
 /** JudgeWave and Complete: a wave's failure budget, and how a deployment ends. */
 
 const stand = useStand();
-
-const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
 
 const unconverged = (cluster: string): ClusterResult => ({
   cluster,
@@ -39,21 +36,11 @@ const unreachable = (cluster: string): ClusterResult => ({
 /** A deployment in one wave "eu" over a, b, c, d (budget `maxFailures`), lock held, `touched` marked. */
 async function inWave(maxFailures: number, touched: string[]): Promise<DeployPlan> {
   const clusters = ['a', 'b', 'c', 'd'];
-  const plan = await deployPlan({ clusters, waves: [{ name: 'eu', clusters, maxFailures }] });
-  const d = plan.deployment;
-  await stand.record.acquireLock(d.service, {
-    deploymentId: d.id,
-    executionArn: executionArn(d.id),
-    digest: d.digest,
-    acquiredAt: NOW.toISOString(),
-  });
-  await stand.record.savePlan(d.id, plan);
-  for (const cluster of touched) {
-    await stand.record.saveSnapshot(d.id, snapshotOf(plan, cluster));
-    await stand.record.markTouched(d.id, cluster, 'primary', later(60));
-    await stand.record.endLease(d.id, cluster, 'primary');
-  }
-  return plan;
+  return recordRunning(
+    stand,
+    await deployPlan({ clusters, waves: [{ name: 'eu', clusters, maxFailures }] }),
+    touched,
+  );
 }
 
 const judge = (f: Fakes, plan: DeployPlan, results: ClusterResult[]) => {
