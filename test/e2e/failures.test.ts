@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startClusterEngine, status, stopClusterEngine } from '../../local/fleet/fleet.js';
-import { run } from '../../local/fleet/sys.js';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
 import {
   alerts,
   baseline,
+  blockRegistry,
   clusterImages,
   finished,
   policy,
@@ -40,13 +40,7 @@ describe('failures outside the canary', () => {
   it('rolls back the first two clusters too when the release fails on the third, naming the cluster and the reason', async () => {
     // Prepare: c3's manager cannot reach the registry (the failure is injected into c3 only)
     const base = await baseline(rt);
-    const c3 = rt.fleet.clusters[2] as (typeof rt.fleet.clusters)[number];
-    const [registryHost, registryPort] = rt.fleet.registry.address.split(':') as [string, string];
-    const rule = ['OUTPUT', '-d', registryHost, '-p', 'tcp', '--dport', registryPort, '-j', 'REJECT'];
-    await run('nsenter', [`--net=/run/netns/${c3.namespace}`, 'iptables', '-I', ...rule]);
-    undo.push(() =>
-      run('nsenter', [`--net=/run/netns/${c3.namespace}`, 'iptables', '-D', ...rule], { allowFail: true }),
-    );
+    undo.push(await blockRegistry(rt, 'c3'));
     // Act
     const rel = await release(rt, { tag: 'v2.0.0' });
     const [execution] = await finished(rt, rel.digest);

@@ -1,11 +1,11 @@
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../local/fleet/sys.js';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
 import {
   alertOf,
   alerts,
   baseline,
+  blockRegistry,
   callApi,
   clusterImages,
   deploymentIdOf,
@@ -179,13 +179,7 @@ describe('safe under every fault', () => {
       }),
     );
     const base = await baseline(rt);
-    const c3 = rt.fleet.clusters[2] as (typeof rt.fleet.clusters)[number];
-    const [registryHost, registryPort] = rt.fleet.registry.address.split(':') as [string, string];
-    const rule = ['OUTPUT', '-d', registryHost, '-p', 'tcp', '--dport', registryPort, '-j', 'REJECT'];
-    await run('nsenter', [`--net=/run/netns/${c3.namespace}`, 'iptables', '-I', ...rule]);
-    undo.push(() =>
-      run('nsenter', [`--net=/run/netns/${c3.namespace}`, 'iptables', '-D', ...rule], { allowFail: true }),
-    );
+    undo.push(await blockRegistry(rt, 'c3'));
     // Act
     const rel = await release(rt, { tag: 'v9.5.0', version: '9.5.0' });
     const [execution] = await finished(rt, rel.digest);

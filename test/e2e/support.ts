@@ -1,5 +1,6 @@
 import type { DemoBuild, PushedImage } from '../../local/fleet/demo-image.js';
 import type { FleetStatus } from '../../local/fleet/fleet.js';
+import { run } from '../../local/fleet/sys.js';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime/runtime.js';
 import {
   createDemoService,
@@ -249,4 +250,18 @@ export async function setPolicy(rt: LocalRuntime, servicePolicy: Record<string, 
     services: [servicePolicy],
   });
   ssm.destroy();
+}
+
+/**
+ * Cuts one cluster's manager off from the registry (its pulls fail; nothing else changes), as a
+ * failure injected into that cluster only. Returns the undo.
+ */
+export async function blockRegistry(rt: LocalRuntime, cluster: string): Promise<() => Promise<unknown>> {
+  const c = rt.fleet.clusters.find((x) => x.name === cluster);
+  if (!c) throw new Error(`no cluster ${cluster} in the fleet`);
+  const [registryHost, registryPort] = rt.fleet.registry.address.split(':') as [string, string];
+  const rule = ['OUTPUT', '-d', registryHost, '-p', 'tcp', '--dport', registryPort, '-j', 'REJECT'];
+  await run('nsenter', [`--net=/run/netns/${c.namespace}`, 'iptables', '-I', ...rule]);
+  return () =>
+    run('nsenter', [`--net=/run/netns/${c.namespace}`, 'iptables', '-D', ...rule], { allowFail: true });
 }
