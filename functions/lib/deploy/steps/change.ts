@@ -1,5 +1,6 @@
+import type { Engine } from '../../swarm/engine.js';
 import { deployCanary, progress, progressError, promote, removeCanary } from '../../swarm/operations.js';
-import type { UpdatePolicy } from '../../swarm/types.js';
+import type { Snapshot, UpdatePolicy } from '../../swarm/types.js';
 import { ProgressDeadlineError, RecordError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';
 import { deadlineFrom, failIfAborted, type Invocation, onCluster, type StepDeps } from './context.js';
@@ -20,24 +21,32 @@ async function storedSnapshot(deps: StepDeps, d: Deployment, cluster: string, si
 }
 
 /**
- * The saga's rule for every change: record the cluster as touched (with a lease until this
- * invocation can no longer land anything) before changing it, and end the lease once the engine
- * answered, whatever it answered. Once the rollback fence is up, markTouched refuses, so no change
- * starts after the rollback read its list.
+ * The saga's rule for every change of a cluster: nothing starts once an abort was requested; the
+ * change works from the stored snapshot, with fresh registry credentials; the cluster is recorded
+ * as touched (with a lease until this invocation can no longer land anything) before the engine is
+ * called, and the lease ends once the engine answered, whatever it answered. Once the rollback
+ * fence is up, markTouched refuses, so no change starts after the rollback read its list.
  */
-async function touching<T>(
+async function changeCluster<T>(
   deps: StepDeps,
-  d: Deployment,
-  cluster: PlannedCluster,
+  input: ClusterInput & { progressDeadlineSeconds: number },
   what: 'canary' | 'primary',
   invocation: Invocation | undefined,
   signal: AbortSignal | undefined,
-  change: () => Promise<T>,
-): Promise<T> {
-  const lease = invocation?.deadline ?? new Date(deps.now().getTime() + 15 * 60_000);
+  change: (engine: Engine, from: { snapshot: Snapshot; registryAuth: string | undefined }) => Promise<T>,
+): Promise<{ result: T; since: string; deadline: string }> {
+  const { deployment: d, cluster } = input;
+  await failIfAborted(deps, d, signal);
+  const snapshot = await storedSnapshot(deps, d, cluster.name, signal);
+  const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
+  const now = deps.now();
+  const lease = invocation?.deadline ?? new Date(now.getTime() + 15 * 60_000);
   await deps.record.markTouched(d.id, cluster.name, what, lease.toISOString(), signal);
   try {
-    return await change();
+    const result = await onCluster(deps, d, cluster, signal, (engine) =>
+      change(engine, { snapshot, registryAuth }),
+    );
+    return { result, since: now.toISOString(), deadline: deadlineFrom(now, input.progressDeadlineSeconds) };
   } finally {
     // If this write fails the lease still runs out on its own at the invocation's deadline.
     await deps.record.endLease(d.id, cluster.name, what).catch(() => {});
@@ -55,32 +64,32 @@ export async function deployCanaryStep(
   invocation?: Invocation,
 ): Promise<ChangeResult & { replicas: number }> {
   const { deployment: d, cluster } = input;
-  await failIfAborted(deps, d, signal);
-  const snap = await storedSnapshot(deps, d, cluster.name, signal);
-  const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
-  const now = deps.now();
-  const result = await touching(deps, d, cluster, 'canary', invocation, signal, () =>
-    onCluster(deps, d, cluster, signal, (engine) =>
+  const { result, since, deadline } = await changeCluster(
+    deps,
+    input,
+    'canary',
+    invocation,
+    signal,
+    (engine, from) =>
       deployCanary(
         engine,
         {
           ref: { deploymentId: d.id, cluster: cluster.name, service: d.service },
-          snapshot: snap,
+          snapshot: from.snapshot,
           image: d.image,
           percent: input.percent,
-          registryAuth,
+          registryAuth: from.registryAuth,
         },
         signal,
       ),
-    ),
   );
   return {
     cluster: cluster.name,
     service: result.canaryService,
     image: d.image,
     replicas: result.replicas,
-    since: now.toISOString(),
-    deadline: deadlineFrom(now, input.progressDeadlineSeconds),
+    since,
+    deadline,
   };
 }
 
@@ -95,32 +104,26 @@ export async function promoteStep(
   invocation?: Invocation,
 ): Promise<ChangeResult> {
   const { deployment: d, cluster } = input;
-  await failIfAborted(deps, d, signal);
-  const snap = await storedSnapshot(deps, d, cluster.name, signal);
-  const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
-  const now = deps.now();
-  await touching(deps, d, cluster, 'primary', invocation, signal, () =>
-    onCluster(deps, d, cluster, signal, (engine) =>
+  const { since, deadline } = await changeCluster(
+    deps,
+    input,
+    'primary',
+    invocation,
+    signal,
+    (engine, from) =>
       promote(
         engine,
         {
           ref: { deploymentId: d.id, cluster: cluster.name, service: d.service },
-          snapshot: snap,
+          snapshot: from.snapshot,
           image: d.image,
           update: input.update,
-          registryAuth,
+          registryAuth: from.registryAuth,
         },
         signal,
       ),
-    ),
   );
-  return {
-    cluster: cluster.name,
-    service: d.service,
-    image: d.image,
-    since: now.toISOString(),
-    deadline: deadlineFrom(now, input.progressDeadlineSeconds),
-  };
+  return { cluster: cluster.name, service: d.service, image: d.image, since, deadline };
 }
 
 export interface ProgressInput {
