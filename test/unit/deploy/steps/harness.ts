@@ -13,7 +13,7 @@ import type { StepDeps } from '../../../../functions/lib/deploy/steps/index.js';
 import type { Notification } from '../../../../functions/lib/notify/notifier.js';
 import type { Snapshot } from '../../../../functions/lib/swarm/types.js';
 import { type AwsStandIn, startAwsStandIn } from '../../../../local/aws/index.js';
-import { CREDENTIALS, REGION } from '../../aws/harness.js';
+import { CREDENTIALS, caught, REGION } from '../../aws/harness.js';
 
 /**
  * The deployment use cases against the real DynamoDB record (dynalite behind the AWS stand-in),
@@ -307,14 +307,7 @@ export function snapshotOf(plan: DeployPlan, cluster: string): Snapshot {
 }
 
 /** Runs `call` and returns what it threw (fails when it does not throw). */
-export async function caught(call: () => Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await call();
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected the call to fail');
-}
+export { caught };
 
 /** `seconds` after NOW, as the record stores times. */
 export const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
