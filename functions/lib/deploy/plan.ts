@@ -3,7 +3,7 @@ import semver from 'semver';
 import type { AnalysisPolicy } from '../analysis/index.js';
 import { ConfigError } from '../config/errors.js';
 import type { ClusterConfig, ServicePolicy } from '../config/schema.js';
-import type { Config } from '../config/store.js';
+import { type Config, invalidPolicyFor } from '../config/store.js';
 import type { EcrRegistry } from '../swarm/registry-auth.js';
 import type { UpdatePolicy } from '../swarm/types.js';
 import { InvalidEventError } from './errors.js';
@@ -119,7 +119,7 @@ const planned = (c: ClusterConfig): PlannedCluster => ({
  * id. Anything that should not deploy is an "ignored" outcome with the reason (also a push from a
  * registry the policy does not list); a push ECR reports as failed is "push-failed".
  * @throws InvalidEventError when an ECR Image Action event does not have ECR's shape (each field named)
- * @throws ConfigError when two policies claim the same repository and tag
+ * @throws ConfigError when two policies claim the same repository and tag, or when no valid policy deploys a push that a malformed policy may be meant for (its parameters and fields named)
  * @throws RegistryLookupError, RegistryAuthError from the catalog
  */
 export async function planDeployment(
@@ -139,6 +139,12 @@ export async function planDeployment(
   const registry: EcrRegistry = { account: parsed.account, region: parsed.region };
   const matching = config.policies.filter((p) => p.repository === repository && tagMatches(p.tags, tag));
   if (matching.length === 0) {
+    // A malformed policy that may be meant for this push blocks it, loudly, naming what is wrong.
+    const broken = invalidPolicyFor(config, repository);
+    if (broken.length > 0)
+      throw new ConfigError(
+        `${repository}:${tag} matches no valid service policy, and ${broken.length} policy parameter(s) that may deploy it are invalid: ${broken.map((b) => `${b.parameter}: ${b.message}`).join('; ')}`,
+      );
     return { outcome: 'ignored', reason: `no service policy deploys ${repository}:${tag}` };
   }
   if (matching.length > 1) {
