@@ -3,7 +3,7 @@ import type { Deployment, Plan } from '../plan.js';
 import type { LockHolder } from '../ports.js';
 import { abortDeployment } from './abort.js';
 import { deadlineFrom, failIfAborted, notify, type StepDeps } from './context.js';
-import { ensureRollback } from './reap.js';
+import { ensureRollback, FINISHED } from './reap.js';
 
 export interface LockInput {
   plan: DeployPlan;
@@ -18,8 +18,6 @@ export type LockOutcome =
   | { status: 'acquired'; queueDeadline: string }
   | { status: 'busy'; holder: string; queueDeadline: string; message: string }
   | { status: 'superseded'; message: string };
-
-const FINISHED = new Set(['succeeded', 'rolled-back', 'failed']);
 
 type DeployPlan = Extract<Plan, { outcome: 'deploy' }>;
 

@@ -22,7 +22,8 @@ export type ReapOutcome =
   | { outcome: 'lock-released'; deploymentId: string }
   | { outcome: 'rollback-started'; deploymentId: string; executionArn: string; clusters: string[] };
 
-const FINISHED = new Set(['succeeded', 'rolled-back', 'failed']);
+/** The phases of a deployment whose record is finished (concluded, alerted, its lock released or to be). */
+export const FINISHED: ReadonlySet<string> = new Set(['succeeded', 'rolled-back', 'failed']);
 
 /** The rollback execution's name: one per deployment (a redelivered event starts it once), ≤ 80 characters. */
 export function rollbackExecutionName(deploymentId: string): string {
@@ -35,6 +36,19 @@ export function stateMachineOf(executionArn: string): string {
   const parts = executionArn.split(':');
   return [...parts.slice(0, 5), 'stateMachine', parts[6] ?? ''].join(':');
 }
+
+/** How an execution ended, for people: "FAILED (States.Runtime: …)". */
+const endedHow = (status: string, error?: string | null, cause?: string | null) =>
+  `${status}${error ? ` (${error}${cause ? `: ${cause}` : ''})` : ''}`;
+
+/** The deployment's stored plan, or undefined when it never took the lock. */
+const storedPlan = async (deps: StepDeps, id: string, signal?: AbortSignal) =>
+  (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
+
+/** The clusters a deployment touched, each once (canary and primary on one cluster are one). */
+const touchedClusters = async (deps: StepDeps, id: string, signal?: AbortSignal) => [
+  ...new Set((await deps.record.touched(id, signal)).map((t) => t.cluster)),
+];
 
 /**
  * Starts the rollback of a deployment that ended without concluding, from its stored plan and
@@ -53,12 +67,12 @@ export async function ensureRollback(
   signal?: AbortSignal,
 ): Promise<ReapOutcome> {
   const id = ended.deploymentId;
-  const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
+  const plan = await storedPlan(deps, id, signal);
   if (!plan)
     return { outcome: 'nothing-to-do', reason: `deployment ${id} has no stored plan: it changed nothing` };
-  const touched = [...new Set((await deps.record.touched(id, signal)).map((t) => t.cluster))];
+  const touched = await touchedClusters(deps, id, signal);
   const d = plan.deployment;
-  const why = `${ended.status}${ended.error ? ` (${ended.error}${ended.cause ? `: ${ended.cause}` : ''})` : ''}`;
+  const why = endedHow(ended.status, ended.error, ended.cause);
   if (touched.length === 0) {
     await deps.record.finish(id, 'failed', {}, signal);
     await deps.record.releaseLock(d.service, ended.executionArn, signal);
@@ -105,13 +119,13 @@ export async function reapExecution(
   } catch {
     // An execution of this state machine always has JSON input; handled below as "not planned".
   }
-  const why = `${e.status}${e.error ? ` (${e.error}${e.cause ? `: ${e.cause}` : ''})` : ''}`;
+  const why = endedHow(e.status, e.error, e.cause);
   if (input?.mode === 'rollback' && input.plan?.outcome === 'deploy') {
     const d = input.plan.deployment;
     const phase = await deps.record.phase(d.id, signal);
     if (phase && FINISHED.has(phase))
       return { outcome: 'nothing-to-do', reason: `the rollback of ${d.id} concluded (${phase})` };
-    const touched = [...new Set((await deps.record.touched(d.id, signal)).map((t) => t.cluster))];
+    const touched = await touchedClusters(deps, d.id, signal);
     await deps.record.finish(d.id, 'failed', { keepSnapshotsOf: touched }, signal);
     await notify(
       deps,
@@ -153,7 +167,7 @@ export async function reapExecution(
     return { outcome: 'alerted', deploymentId: id, reason: why };
   }
   if (FINISHED.has(phase)) {
-    const plan = (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
+    const plan = await storedPlan(deps, id, signal);
     if (plan) {
       // The record was finished, but a step after it (its alert, the lock's release) may have failed:
       // the conclusion's alert goes out now unless it was sent (same transition, same dedupe key).
