@@ -17,8 +17,6 @@ import { EcrRegistryAuth } from './swarm/registry-auth.js';
 
 export interface Deps extends StepDeps {
   logger: Logger;
-  sfn: SFNClient;
-  prefix: string;
 }
 
 let deps: Deps | undefined;
@@ -57,9 +55,7 @@ export function getDeps(): Deps {
   const sns = new SNSClient({});
   const registryAuth = new EcrRegistryAuth(ecrFor, requireEnv('AWS_REGION'));
   deps = {
-    prefix,
     logger,
-    sfn,
     config: (signal) => loadConfig(ssm, prefix, signal),
     catalog: ecrCatalog(ecrFor, registryAuth),
     record: new DynamoRecord(dynamodb, table),
