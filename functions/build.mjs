@@ -45,26 +45,40 @@ module.exports = new Proxy(unsupported, { get: (_t, key) => (key === '__esModule
   },
 };
 
-// zod's classic API carries every locale of its error messages (about 260 KB minified) in its
-// z.locales namespace; the deployer uses only the default, English, one.
-const zodEnglishOnly = {
-  name: 'zod-english-only',
+// Lambda hands a function its role's credentials in the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: "Defined runtime environment variables" in the Lambda
+// developer guide), which is the first link of the SDK's default chain. The rest of that chain (SSO,
+// shared ini files, credential processes, web identity, container and instance metadata) never
+// applies to a function and carries its own STS, SSO and sign-in clients (about 100 KB), so the
+// bundles' default provider reads the environment only; when it is empty, the SDK's own
+// CredentialsProviderError says so.
+const envCredentialsOnly = {
+  name: 'env-credentials-only',
   setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, (args) => ({
+      path: args.path,
+      namespace: 'env-credentials',
+      pluginData: { resolveDir: args.resolveDir },
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'env-credentials' }, (args) => ({
       loader: 'js',
-      contents: "export { default as en } from './en.js';",
+      resolveDir: args.pluginData.resolveDir,
+      contents: `import { fromEnv } from '@aws-sdk/credential-provider-env';
+export const defaultProvider = (init = {}) => fromEnv(init);`,
     }));
   },
 };
 
-// CommonJS packages whose loading has no side effect worth keeping when nothing of them is used.
-// Marked so, a bundle whose live code never builds an Engine (it only shares helpers of the
-// Engine's module: versions, error statuses) drops dockerode, docker-modem and their dependencies,
-// and one that never opens an SSM tunnel drops ws. withEngine loads the Engine with import().
+// Packages whose loading has no side effect worth keeping when nothing of them is used, which their
+// package.json does not say ("sideEffects": false). Marked so, a bundle whose live code never
+// builds an Engine (it only shares helpers of the Engine's module: versions, error statuses) drops
+// dockerode, docker-modem and their dependencies, one that never opens an SSM tunnel drops ws, and
+// one that never touches the record drops the DynamoDB document client (and with it the DynamoDB
+// client). withEngine loads the Engine with import().
 const withoutSideEffects = {
   name: 'without-side-effects',
   setup(b) {
-    b.onResolve({ filter: /^(dockerode|ws)$/ }, async (args) => {
+    b.onResolve({ filter: /^(dockerode|ws|@aws-sdk\/lib-dynamodb)$/ }, async (args) => {
       if (args.pluginData?.resolving) return undefined;
       const resolved = await b.resolve(args.path, {
         kind: args.kind,
@@ -108,7 +122,7 @@ for (const entry of entries) {
     sourcesContent: false,
     metafile: true,
     banner: { js: banner },
-    plugins: [stubUnused, withoutSideEffects, zodEnglishOnly],
+    plugins: [stubUnused, withoutSideEffects, envCredentialsOnly],
     logLevel: 'warning',
   });
   await writeFile(join(root, 'dist', 'meta', `${name}.json`), JSON.stringify(result.metafile));

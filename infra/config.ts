@@ -6,7 +6,6 @@
  * never echoes a value. A bad stack config throws {@link StackConfigError} synchronously.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { z } from 'zod';
 import { ConfigError } from '../functions/lib/config/errors.js';
 import {
   type ClusterConfig,
@@ -15,6 +14,7 @@ import {
   servicePolicySchema,
 } from '../functions/lib/config/schema.js';
 import { parseParameter } from '../functions/lib/config/store.js';
+import * as z from '../functions/lib/zod.js';
 
 /** The Pulumi project name (infra/Pulumi.yaml): config keys are `swarm-deployer:<key>`. */
 export const PROJECT = 'swarm-deployer';
@@ -31,7 +31,7 @@ const RETENTION_DAYS = [
 
 const clusterName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a cluster name (lowercase, digits, dashes)');
+  .check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a cluster name (lowercase, digits, dashes)'));
 
 const subscriptionSchema = z.discriminatedUnion('protocol', [
   z.strictObject({ protocol: z.literal('email'), endpoint: z.email() }),
@@ -40,59 +40,68 @@ const subscriptionSchema = z.discriminatedUnion('protocol', [
     protocol: z.literal('sqs'),
     endpoint: z
       .string()
-      .regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$/, 'an SQS queue ARN'),
+      .check(z.regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+(\.fifo)?$/, 'an SQS queue ARN')),
   }),
 ]);
 
 /** IAM principals allowed to call the HTTP API (through the approver role the program creates). */
 const principalArn = z
   .string()
-  .regex(
-    /^arn:aws[a-z-]*:iam::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+)$/,
-    'an IAM role, user or account root ARN',
+  .check(
+    z.regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+)$/,
+      'an IAM role, user or account root ARN',
+    ),
   );
 
 const tlsMaterialSchema = z.strictObject({
-  ca: z.string().includes('-----BEGIN', { message: 'a PEM certificate' }),
-  cert: z.string().includes('-----BEGIN', { message: 'a PEM certificate' }),
-  key: z.string().includes('-----BEGIN', { message: 'a PEM private key' }),
+  ca: z.string().check(z.includes('-----BEGIN', { message: 'a PEM certificate' })),
+  cert: z.string().check(z.includes('-----BEGIN', { message: 'a PEM certificate' })),
+  key: z.string().check(z.includes('-----BEGIN', { message: 'a PEM private key' })),
 });
 
 const schemas = {
   namePrefix: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{0,23}$/, 'lowercase letters, digits and dashes, at most 24 characters'),
-  prefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'a parameter path such as /deployer'),
+    .check(z.regex(/^[a-z][a-z0-9-]{0,23}$/, 'lowercase letters, digits and dashes, at most 24 characters')),
+  prefix: z.string().check(z.regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'a parameter path such as /deployer')),
   clusters: z.array(z.unknown()),
   services: z
     .array(z.unknown())
-    .min(1, 'at least one service policy (the push rule watches their repositories)'),
+    .check(z.minLength(1, 'at least one service policy (the push rule watches their repositories)')),
   alertSubscriptions: z.array(subscriptionSchema),
-  api: z.strictObject({ allowedPrincipals: z.array(principalArn).default([]) }),
+  api: z.strictObject({ allowedPrincipals: z._default(z.array(principalArn), []) }),
   engineTls: z.record(clusterName, tlsMaterialSchema),
-  logRetentionDays: z
-    .number()
-    .int()
-    .refine(
+  logRetentionDays: z.number().check(
+    z.int(),
+    z.refine(
       (n) => (RETENTION_DAYS as readonly number[]).includes(n),
       'one of CloudWatch Logs retention periods',
     ),
+  ),
   tags: z.record(
-    z.string().regex(/^[\w .:/=+@-]{1,128}$/, 'a tag key'),
-    z.string().regex(/^[\w .:/=+@-]{0,256}$/, 'a tag value'),
+    z.string().check(z.regex(/^[\w .:/=+@-]{1,128}$/, 'a tag key')),
+    z.string().check(z.regex(/^[\w .:/=+@-]{0,256}$/, 'a tag value')),
   ),
   instanceTag: z.strictObject({
-    key: z.string().regex(/^[\w .:/=+@-]{1,128}$/, 'a tag key'),
-    value: z.string().regex(/^[\w .:/=+@-]{1,256}$/, 'a tag value'),
+    key: z.string().check(z.regex(/^[\w .:/=+@-]{1,128}$/, 'a tag key')),
+    value: z.string().check(z.regex(/^[\w .:/=+@-]{1,256}$/, 'a tag value')),
   }),
   demoFleet: z.strictObject({
-    clusters: z.array(clusterName).min(1).max(5),
-    instanceType: z
-      .string()
-      .regex(/^[a-z][a-z0-9]*g[a-z0-9]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as t4g.small')
-      .default('t4g.small'),
+    clusters: z.array(clusterName).check(z.minLength(1), z.maxLength(5)),
+    instanceType: z._default(
+      z
+        .string()
+        .check(
+          z.regex(
+            /^[a-z][a-z0-9]*g[a-z0-9]*\.[a-z0-9]+$/,
+            'a Graviton (arm64) instance type such as t4g.small',
+          ),
+        ),
+      't4g.small',
+    ),
   }),
-  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as eu-west-1'),
+  region: z.string().check(z.regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as eu-west-1')),
 };
 
 export type AlertSubscription = z.output<typeof subscriptionSchema>;
@@ -144,7 +153,7 @@ class Issues {
     this.list.push(message);
   }
   /** Validates one value with `schema` through the handlers' parser; `field` names it in messages. */
-  check<S extends z.ZodType>(schema: S, key: string, value: unknown): z.output<S> | undefined {
+  check<S extends z.core.$ZodType>(schema: S, key: string, value: unknown): z.output<S> | undefined {
     try {
       return parseParameter(schema, key, JSON.stringify(value ?? null));
     } catch (err) {

@@ -164,7 +164,7 @@ const table = (actions: readonly string[], why: string): Grant => ({
 /**
  * Every handler's grants, read from the code each reaches (deploy/steps/*, record/dynamodb.ts,
  * adapters/sfn.ts, aws.ts, swarm/registry-auth.ts, ssm/tunnel.ts, config/store.ts,
- * prometheus/credentials.ts, notify/notifier.ts). getDeps() builds clients but calls nothing.
+ * prometheus/credentials.ts, notify/notifier.ts). The port factories of deps.ts build clients but call nothing.
  */
 export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   'acquire-lock': [

@@ -3,7 +3,8 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { decide, NoPendingApprovalError } from '../lib/deploy/approval.js';
 import { abortDeployment } from '../lib/deploy/steps/abort.js';
-import { getDeps, logger } from '../lib/deps.js';
+import { logger, record, workflow } from '../lib/deps.js';
+import { buildDeps } from '../lib/handler.js';
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyResultV2 => ({
   statusCode,
@@ -22,7 +23,7 @@ export const handler = middy(
     _context: Context,
     { signal }: { signal: AbortSignal },
   ): Promise<APIGatewayProxyResultV2> => {
-    const deps = getDeps();
+    const deps = buildDeps({ record, workflow });
     const caller = event.requestContext?.authorizer?.iam?.userArn;
     if (!caller) return json(401, { message: 'the API needs IAM (SigV4) authentication' });
     const id = event.pathParameters?.id ?? '';
@@ -49,7 +50,7 @@ export const handler = middy(
           action,
           signal,
         );
-        deps.logger.info('decision', { deploymentId: id, decision: result.decision, approver: caller });
+        logger.info('decision', { deploymentId: id, decision: result.decision, approver: caller });
         return json(200, result);
       }
       if (action === 'abort') {
@@ -59,14 +60,14 @@ export const handler = middy(
           `aborted by ${caller}${reason ? `: ${reason}` : ''}`,
           signal,
         );
-        deps.logger.info('abort requested', { deploymentId: id, by: caller, interrupted });
+        logger.info('abort requested', { deploymentId: id, by: caller, interrupted });
         return json(202, { deploymentId: id, abort: 'requested', by: caller, interrupted });
       }
       return json(404, { message: `no action "${action}": use approve, reject or abort` });
     } catch (err) {
       if (err instanceof NoPendingApprovalError) return json(409, { message: err.message });
       // `message` is a reserved key of Powertools' logger (it would be dropped).
-      deps.logger.error('api failed', {
+      logger.error('api failed', {
         error: (err as Error).name,
         errorMessage: (err as Error).message,
       });

@@ -1,11 +1,18 @@
-import { z } from 'zod';
 import { updateSchema, withCluster } from '../lib/deploy/schemas.js';
 import { promoteStep } from '../lib/deploy/steps/change.js';
+import { engines, now, record, registryAuth } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
+import * as z from '../lib/zod.js';
 
-const input = withCluster.extend({ update: updateSchema, progressDeadlineSeconds: z.number().int().min(0) });
+const input = z.extend(withCluster, {
+  update: updateSchema,
+  progressDeadlineSeconds: z.int().check(z.gte(0)),
+});
 
 /** PromoteCluster: records the cluster as touched, then updates its primary to the digest. */
-export const handler = stepHandler('PromoteCluster', input, (deps, i, signal, invocation) =>
-  promoteStep(deps, i, signal, invocation),
+export const handler = stepHandler(
+  'PromoteCluster',
+  input,
+  { engines, now, record, registryAuth },
+  (deps, i, signal, invocation) => promoteStep(deps, i, signal, invocation),
 );

@@ -1,15 +1,16 @@
-import { z } from 'zod';
 import { deploymentSchema } from '../lib/deploy/schemas.js';
 import { requestApprovalStep } from '../lib/deploy/steps/waiting.js';
+import { notifier, record } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
+import * as z from '../lib/zod.js';
 
 const input = z.object({
   deployment: deploymentSchema,
-  taskToken: z.string().min(1).max(2048),
-  timeoutSeconds: z.number().int(),
+  taskToken: z.string().check(z.minLength(1), z.maxLength(2048)),
+  timeoutSeconds: z.int(),
 });
 
 /** RequestApproval (.waitForTaskToken): keeps the token for the API and asks people to decide. */
-export const handler = stepHandler('RequestApproval', input, (deps, i, signal) =>
+export const handler = stepHandler('RequestApproval', input, { notifier, record }, (deps, i, signal) =>
   requestApprovalStep(deps, i, signal),
 );

@@ -7,19 +7,16 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { sfnWorkflow } from './adapters/sfn.js';
 import { ecrCatalog, perRegion } from './aws.js';
+import type { EngineAccess, MetricsAccess } from './clusters/connect.js';
 import { ConfigError } from './config/errors.js';
-import { loadConfig } from './config/store.js';
+import { type Config, loadConfig } from './config/store.js';
+import type { ImageCatalog } from './deploy/plan.js';
+import type { DeploymentRecord, Workflow } from './deploy/ports.js';
 import { DynamoDedupe, DynamoRecord } from './deploy/record/dynamodb.js';
 import type { StepDeps } from './deploy/steps/context.js';
 import { Notifier } from './notify/notifier.js';
 import { awsSecretReader } from './prometheus/credentials.js';
 import { EcrRegistryAuth } from './swarm/registry-auth.js';
-
-export interface Deps extends StepDeps {
-  logger: Logger;
-}
-
-let deps: Deps | undefined;
 
 /**
  * The handlers' logger, one per container: middy's injectLambdaContext adds the invocation's
@@ -36,58 +33,122 @@ function requireEnv(name: string): string {
   return v;
 }
 
-/**
- * Builds the handlers' dependencies once per container, lazily (never at import time). Every AWS
- * client takes its endpoint from the SDK's standard settings, so the local runtime only sets
- * AWS_ENDPOINT_URL and the same code runs against its stand-ins.
+/*
+ * One factory per port, each building its adapter (and the AWS clients under it) once per
+ * container, on first use, never at import time. A handler names the factories of the ports its
+ * step uses (see stepHandler); a bundle therefore carries only the SDK clients those reach, since
+ * a factory no handler names is dropped with its imports. Every AWS client takes its endpoint from
+ * the SDK's standard settings, so the local runtime only sets AWS_ENDPOINT_URL and the same code
+ * runs against its stand-ins.
  */
-export function getDeps(): Deps {
-  if (deps) return deps;
+
+interface Built {
+  dynamodb: DynamoDBClient;
+  ssm: SSMClient;
+  ecrFor: (region: string) => ECRClient;
+  ssmFor: (region: string) => SSMClient;
+  config: (signal?: AbortSignal) => Promise<Config>;
+  catalog: ImageCatalog;
+  record: DeploymentRecord;
+  workflow: Workflow;
+  registryAuth: EcrRegistryAuth;
+  notifier: Notifier;
+  engines: EngineAccess;
+  metrics: MetricsAccess;
+}
+let built: Partial<Built> = {};
+
+/** The container's `key`, built by `make` on first use. */
+function once<K extends keyof Built>(key: K, make: () => Built[K]): Built[K] {
+  let value = built[key];
+  if (value === undefined) {
+    value = make();
+    built[key] = value;
+  }
+  return value as Built[K];
+}
+
+const table = () => requireEnv('DEPLOYER_TABLE');
+const dynamodb = () => once('dynamodb', () => new DynamoDBClient({}));
+const ssm = () => once('ssm', () => new SSMClient({}));
+// Clients of other regions (registries, clusters) are built on first use, one per region.
+const ecrFor = () => once('ecrFor', () => perRegion((region) => new ECRClient({ region })));
+const ssmFor = () => once('ssmFor', () => perRegion((region) => new SSMClient({ region })));
+
+/** The configuration in Parameter Store (clusters, policies), read under DEPLOYER_PREFIX. */
+export function config(): StepDeps['config'] {
   const prefix = process.env.DEPLOYER_PREFIX ?? '/deployer';
-  const topicArn = requireEnv('TOPIC_ARN');
-  const table = requireEnv('DEPLOYER_TABLE');
-  const dynamodb = new DynamoDBClient({});
-  const ssm = new SSMClient({});
-  // Clients of other regions (registries, clusters) are built on first use, one per region.
-  const ecrFor = perRegion((region) => new ECRClient({ region }));
-  const ssmFor = perRegion((region) => new SSMClient({ region }));
-  const sfn = new SFNClient({});
-  const sns = new SNSClient({});
-  const registryAuth = new EcrRegistryAuth(ecrFor, requireEnv('AWS_REGION'));
-  deps = {
+  return once('config', () => (signal) => loadConfig(ssm(), prefix, signal));
+}
+
+/** The deployment record: the DynamoDB table DEPLOYER_TABLE. */
+export function record(): StepDeps['record'] {
+  return once('record', () => new DynamoRecord(dynamodb(), table()));
+}
+
+/** Executions of the workflow (start, stop, describe, task tokens): Step Functions. */
+export function workflow(): StepDeps['workflow'] {
+  return once('workflow', () => sfnWorkflow(new SFNClient({})));
+}
+
+const ecrAuth = () => once('registryAuth', () => new EcrRegistryAuth(ecrFor(), requireEnv('AWS_REGION')));
+
+/** Pull credentials of the ECR registries the images come from. */
+export function registryAuth(): StepDeps['registryAuth'] {
+  return ecrAuth();
+}
+
+/** The images a tag points to: ECR. */
+export function catalog(): StepDeps['catalog'] {
+  return once('catalog', () => ecrCatalog(ecrFor(), ecrAuth()));
+}
+
+/** Alerts: the SNS topic TOPIC_ARN, each sent once (dedupe in the table). */
+export function notifier(): StepDeps['notifier'] {
+  return once(
+    'notifier',
+    () => new Notifier(new SNSClient({}), requireEnv('TOPIC_ARN'), new DynamoDedupe(dynamodb(), table())),
+  );
+}
+
+/** How a step reaches a cluster's Engine API: SSM tunnels, and TLS material from Parameter Store. */
+export function engines(): StepDeps['engines'] {
+  return once('engines', () => ({
+    ssmFor: ssmFor(),
+    // Session failures, resumes and terminations of the SSM tunnels.
     logger,
-    config: (signal) => loadConfig(ssm, prefix, signal),
-    catalog: ecrCatalog(ecrFor, registryAuth),
-    record: new DynamoRecord(dynamodb, table),
-    workflow: sfnWorkflow(sfn),
-    registryAuth,
-    notifier: new Notifier(sns, topicArn, new DynamoDedupe(dynamodb, table)),
-    connect: {
-      ssmFor,
-      // Session failures, resumes and terminations of the SSM tunnels.
-      logger,
-      // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
-      secrets: awsSecretReader({
-        ssm,
-        secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}),
-      }),
-      async tlsCredentials(parameter, signal) {
-        const out = await ssm.send(new GetParameterCommand({ Name: parameter, WithDecryption: true }), {
-          abortSignal: signal,
-        });
-        try {
-          return JSON.parse(out.Parameter?.Value ?? '') as { ca: string; cert: string; key: string };
-        } catch {
-          throw new ConfigError(`parameter ${parameter}: not a JSON object with ca, cert and key`);
-        }
-      },
+    async tlsCredentials(parameter, signal) {
+      const out = await ssm().send(new GetParameterCommand({ Name: parameter, WithDecryption: true }), {
+        abortSignal: signal,
+      });
+      try {
+        return JSON.parse(out.Parameter?.Value ?? '') as { ca: string; cert: string; key: string };
+      } catch {
+        throw new ConfigError(`parameter ${parameter}: not a JSON object with ca, cert and key`);
+      }
     },
-    now: () => new Date(),
-  };
-  return deps;
+  }));
+}
+
+/** How a step reaches a cluster's Prometheus: by URL or SSM tunnel, with the secrets its auth names. */
+export function metrics(): StepDeps['metrics'] {
+  return once('metrics', () => ({
+    ssmFor: ssmFor(),
+    logger,
+    // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
+    secrets: awsSecretReader({
+      ssm: ssm(),
+      secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}),
+    }),
+  }));
+}
+
+/** The clock. */
+export function now(): StepDeps['now'] {
+  return () => new Date();
 }
 
 /** For tests: forget the built dependencies (after changing the environment). */
 export function resetDeps(): void {
-  deps = undefined;
+  built = {};
 }

@@ -1,10 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
-import type { Invocation } from './deploy/steps/context.js';
-import { type Deps, getDeps, logger } from './deps.js';
+import type { Invocation, StepDeps } from './deploy/steps/context.js';
+import { logger } from './deps.js';
 import { DeployerError } from './errors.js';
+import * as z from './zod.js';
 
 /** The event a handler got does not have the shape its state's Parameters promise. */
 export class InvalidInputError extends DeployerError {
@@ -52,6 +52,16 @@ function settled(running: Promise<unknown> | undefined, ms: number): Promise<voi
   ]).finally(() => clearTimeout(timer));
 }
 
+/** The factories (from deps.ts) of the ports a step uses, by name. */
+export type Ports<K extends keyof StepDeps> = { [P in K]: () => StepDeps[P] };
+
+/** The ports a step uses, built by their factories (each builds its adapter once per container). */
+export function buildDeps<K extends keyof StepDeps>(ports: Ports<K>): Pick<StepDeps, K> {
+  const deps = {} as Pick<StepDeps, K>;
+  for (const name of Object.keys(ports) as K[]) deps[name] = ports[name]();
+  return deps;
+}
+
 /**
  * A Lambda handler for one workflow step: middy around (parse the input with its schema → run one
  * use case → return plain JSON for the next state). middy aborts `signal` TIMEOUT_EARLY_MS before
@@ -59,21 +69,29 @@ function settled(running: Promise<unknown> | undefined, ms: number): Promise<voi
  * Powertools' injectLambdaContext puts the invocation's context (request id, function, cold start)
  * on every log line. Errors are logged by name and message (never the event: it may carry tokens)
  * and rethrown: an unhandled error fails the invocation, which is what Step Functions routes on.
+ * `ports` names the factories of the ports the step uses: only those are built, and only their
+ * adapters and AWS clients end up in the handler's bundle.
  */
-export function stepHandler<S extends z.ZodType, O>(
+export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps, O>(
   step: string,
   schema: S,
-  run: (deps: Deps, input: z.output<S>, signal: AbortSignal, invocation: Invocation) => Promise<O>,
+  ports: Ports<K>,
+  run: (
+    deps: Pick<StepDeps, K>,
+    input: z.output<S>,
+    signal: AbortSignal,
+    invocation: Invocation,
+  ) => Promise<O>,
 ) {
   const invoke = async (event: unknown, context: Context & { signal?: AbortSignal }, signal: AbortSignal) => {
-    const parsed = schema.safeParse(event);
+    const parsed = z.safeParse(schema, event);
     if (!parsed.success) {
       const where = parsed.error.issues
         .map((i) => `${i.path.map(String).join('.') || '(input)'}: ${i.message}`)
         .join('; ');
       throw new InvalidInputError(`${step}: input does not match its schema: ${where}`);
     }
-    const deps = getDeps();
+    const deps = buildDeps(ports);
     const input = parsed.data as { deployment?: { id?: string }; cluster?: { name?: string } };
     // On each line rather than on a child logger: a child would report every invocation as a cold
     // start (Powertools computes cold_start per logger instance).
@@ -84,12 +102,12 @@ export function stepHandler<S extends z.ZodType, O>(
     const invocation: Invocation = { deadline: new Date(started + context.getRemainingTimeInMillis()) };
     try {
       const result = await run(deps, parsed.data, combined, invocation);
-      deps.logger.info('step done', { ...keys, ms: Date.now() - started });
+      logger.info('step done', { ...keys, ms: Date.now() - started });
       return result;
     } catch (err) {
       const e = err as Error;
       // `message` is a reserved key of Powertools' logger (it would be dropped).
-      deps.logger.warn('step failed', {
+      logger.warn('step failed', {
         ...keys,
         error: e.name,
         errorMessage: e.message,

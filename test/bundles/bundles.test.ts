@@ -4,6 +4,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_PERMISSIONS, type HandlerName } from '../../infra/permissions.js';
 import {
   bundleEnv,
   bundleInputs,
@@ -25,6 +26,23 @@ const DOCKER = /node_modules\/(dockerode|docker-modem)\//;
 /** Step handlers whose schema accepts any event: an invalid event reaches their use case. */
 const ANY_EVENT = new Set(['start-deployment']);
 const NOT_STEPS = new Set(['api']);
+/**
+ * The AWS SDK client each IAM service prefix is called through. KMS is only reached through SSM and
+ * Secrets Manager (kms:ViaService), Amazon Managed Service for Prometheus through a SigV4-signed
+ * HTTP query, and Session Manager's data channel (ssmmessages) through its websocket, so none of
+ * them has a client.
+ */
+const CLIENT_OF: Record<string, string | undefined> = {
+  dynamodb: '@aws-sdk/client-dynamodb',
+  ecr: '@aws-sdk/client-ecr',
+  secretsmanager: '@aws-sdk/client-secrets-manager',
+  sns: '@aws-sdk/client-sns',
+  ssm: '@aws-sdk/client-ssm',
+  states: '@aws-sdk/client-sfn',
+  kms: undefined,
+  aps: undefined,
+  ssmmessages: undefined,
+};
 
 beforeAll(() => {
   const missing = names.filter((n) => !existsSync(bundlePath(n)) || !existsSync(metafilePath(n)));
@@ -71,6 +89,26 @@ describe('what the bundles carry', () => {
     // Assert: by the metafile, and by what the shipped source map says the bundle holds.
     expect(inputs.filter((p) => DOCKER.test(p))).toEqual([]);
     expect(map.sources.filter((s) => s.includes('docker-modem') || s.includes('dockerode'))).toEqual([]);
+  });
+
+  it.each(names)('%s: the AWS clients it carries are those of the services its role grants', (name) => {
+    // Arrange: the services of the handler's least-privilege grants (infra/permissions.ts).
+    const granted = new Set<string>();
+    for (const grant of FUNCTION_PERMISSIONS[name as HandlerName])
+      for (const action of grant.actions) {
+        const service = action.split(':')[0] ?? '';
+        expect(Object.keys(CLIENT_OF), `${action} has no known client`).toContain(service);
+        const client = CLIENT_OF[service];
+        if (client) granted.add(client);
+      }
+    // Act
+    const carried = new Set(
+      Object.keys(bundleInputs(name))
+        .map((p) => /^node_modules\/(@aws-sdk\/client-[a-z-]+)\//.exec(p)?.[1])
+        .filter((c): c is string => c !== undefined),
+    );
+    // Assert: no client without a grant (a port built for nothing) and no grant without a client.
+    expect([...carried].sort()).toEqual([...granted].sort());
   });
 
   it.each([...DOCKER_STEPS])('%s carries dockerode, with ssh2 stubbed', (name) => {

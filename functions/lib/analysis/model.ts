@@ -3,7 +3,7 @@
  * loaded: PromQL templates (variables, balanced brackets, closed quotes) and conditions (grammar,
  * names, types) are checked here, so a deployment never discovers a typo mid-analysis.
  */
-import { z } from 'zod';
+import * as z from '../zod.js';
 import { ExpressionSyntaxError, type PolicyIssue, PolicyValidationError } from './errors.js';
 import { parseCondition } from './expression.js';
 import { checkTemplate, parseDuration } from './template.js';
@@ -17,7 +17,7 @@ export const BASELINE_VARIABLES = ['result', 'canary', 'baseline'] as const;
 export const MAX_METRICS = 20;
 
 /** Adds an issue for a text field with the offset of the problem; `params.offset` keeps it structured. */
-function textIssue(ctx: z.RefinementCtx, error: unknown, what: string, text: string): void {
+function textIssue(ctx: z.core.$RefinementCtx, error: unknown, what: string, text: string): void {
   if (error instanceof ExpressionSyntaxError) {
     const reason = `${what}: ${error.reason}${near(text, error.offset)}`;
     ctx.addIssue({
@@ -40,47 +40,58 @@ function near(text: string, offset: number): string {
 }
 
 /** A PromQL template: `{{variable}}` placeholders and a light syntactic check. */
-export const promqlTemplateSchema = z.string().superRefine((template, ctx) => {
-  try {
-    checkTemplate(template);
-  } catch (error) {
-    textIssue(ctx, error, 'malformed query template', template);
-  }
-});
+export const promqlTemplateSchema = z.string().check(
+  z.superRefine((template, ctx) => {
+    try {
+      checkTemplate(template);
+    } catch (error) {
+      textIssue(ctx, error, 'malformed query template', template);
+    }
+  }),
+);
 
 function conditionSchema(variables: readonly string[]) {
-  return z.string().superRefine((source, ctx) => {
-    try {
-      parseCondition(source, variables);
-    } catch (error) {
-      textIssue(ctx, error, 'malformed condition', source);
-    }
-  });
+  return z.string().check(
+    z.superRefine((source, ctx) => {
+      try {
+        parseCondition(source, variables);
+      } catch (error) {
+        textIssue(ctx, error, 'malformed condition', source);
+      }
+    }),
+  );
+}
+
+/**
+ * Adds a custom issue from inside a z.transform. zod/mini hands a transform the bare parse payload,
+ * without the classic API's ctx.addIssue: the issue goes onto the payload's issues the same way.
+ */
+function addIssue(ctx: z.core.ParsePayload, issue: { message: string; path?: PropertyKey[] }): void {
+  ctx.issues.push({ code: 'custom', ...issue, input: ctx.value });
 }
 
 /** A duration in seconds, written as a number of seconds or as `30s`, `5m`, `1h30m`. */
 function durationSchema(minSeconds: number, maxSeconds: number) {
-  return z.union([z.number(), z.string()]).transform((input, ctx) => {
-    const seconds = parseDuration(input);
-    if (seconds === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${JSON.stringify(input)} is not a duration (seconds, or like "30s", "5m", "1h30m")`,
-      });
-      return z.NEVER;
-    }
-    if (seconds < minSeconds || seconds > maxSeconds) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `must be between ${minSeconds}s and ${maxSeconds}s, not ${seconds}s`,
-      });
-      return z.NEVER;
-    }
-    return seconds;
-  });
+  return z.pipe(
+    z.union([z.number(), z.string()]),
+    z.transform((input: number | string, ctx) => {
+      const seconds = parseDuration(input);
+      if (seconds === undefined) {
+        addIssue(ctx, {
+          message: `${JSON.stringify(input)} is not a duration (seconds, or like "30s", "5m", "1h30m")`,
+        });
+        return z.NEVER;
+      }
+      if (seconds < minSeconds || seconds > maxSeconds) {
+        addIssue(ctx, { message: `must be between ${minSeconds}s and ${maxSeconds}s, not ${seconds}s` });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  );
 }
 
-const count = (min: number) => z.number().int().min(min).max(1000);
+const count = (min: number) => z.number().check(z.int(), z.gte(min), z.lte(1000));
 
 const noDataPolicy = z.enum(['fail', 'inconclusive', 'pass'], {
   error: (issue) =>
@@ -93,9 +104,9 @@ export const minTrafficSchema = z.strictObject({
   /** PromQL template for the canary's traffic (e.g. requests per second). */
   query: promqlTemplateSchema,
   /** Below this (or no data), the measurement is never Successful. */
-  threshold: z.number().finite().min(0),
+  threshold: z.number().check(z.gte(0)),
   /** What a measurement below the threshold is: Inconclusive (default) or Failed. */
-  onBelow: z.enum(['inconclusive', 'fail']).default('inconclusive'),
+  onBelow: z._default(z.enum(['inconclusive', 'fail']), 'inconclusive'),
 });
 
 export const baselineSchema = z.strictObject({
@@ -112,95 +123,104 @@ export const metricSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'letters, digits, . _ - (at most 63)'),
+      .check(
+        z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'letters, digits, . _ - (at most 63)'),
+      ),
     /** PromQL template for the canary's value. */
     query: promqlTemplateSchema,
     /** True means Successful. Alone: false means Failed. */
-    successCondition: conditionSchema(CONDITION_VARIABLES).optional(),
+    successCondition: z.optional(conditionSchema(CONDITION_VARIABLES)),
     /** True means Failed. Alone: false means Successful. With a success condition: neither means Inconclusive. */
-    failureCondition: conditionSchema(CONDITION_VARIABLES).optional(),
+    failureCondition: z.optional(conditionSchema(CONDITION_VARIABLES)),
     /** Time between measurements (seconds or "30s"). */
     interval: durationSchema(1, 3600),
     /** Time before the first measurement, default 0. */
-    initialDelay: durationSchema(0, 3600).default(0),
+    initialDelay: z._default(durationSchema(0, 3600), 0),
     /** The `{{window}}` of the query; default: the interval, at least 60 s. */
-    window: durationSchema(1, 86_400).optional(),
+    window: z.optional(durationSchema(1, 86_400)),
     /** Measurements to take (Error measurements do not count). */
     count: count(1),
     /** Failed measurements tolerated; one more fails the metric. */
-    failureLimit: count(0).default(0),
+    failureLimit: z._default(count(0), 0),
     /** Inconclusive measurements tolerated; one more makes the metric Inconclusive. */
-    inconclusiveLimit: count(0).default(0),
+    inconclusiveLimit: z._default(count(0), 0),
     /** Consecutive Error measurements tolerated; one more makes the metric Error. */
-    consecutiveErrorLimit: count(0).default(4),
+    consecutiveErrorLimit: z._default(count(0), 4),
     /** What an empty result (or NaN) means. Required. */
     onNoData: noDataPolicy,
-    minTraffic: minTrafficSchema.optional(),
+    minTraffic: z.optional(minTrafficSchema),
     /** How several series become one value; without it several series is an Error measurement. */
-    reduce: z.enum(['sum', 'max', 'min', 'avg']).optional(),
-    baseline: baselineSchema.optional(),
+    reduce: z.optional(z.enum(['sum', 'max', 'min', 'avg'])),
+    baseline: z.optional(baselineSchema),
   })
-  .superRefine((metric, ctx) => {
-    if (
-      metric.successCondition === undefined &&
-      metric.failureCondition === undefined &&
-      metric.baseline === undefined
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['successCondition'],
-        message: 'a metric needs a successCondition, a failureCondition or a baseline',
-      });
-    }
-    if (metric.failureLimit >= metric.count) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['failureLimit'],
-        message: `failureLimit ${metric.failureLimit} must be below count ${metric.count}, or the metric could never fail`,
-      });
-    }
-    if (metric.inconclusiveLimit >= metric.count) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['inconclusiveLimit'],
-        message: `inconclusiveLimit ${metric.inconclusiveLimit} must be below count ${metric.count}`,
-      });
-    }
-  });
+  .check(
+    z.superRefine((metric, ctx) => {
+      if (
+        metric.successCondition === undefined &&
+        metric.failureCondition === undefined &&
+        metric.baseline === undefined
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['successCondition'],
+          message: 'a metric needs a successCondition, a failureCondition or a baseline',
+        });
+      }
+      if (metric.failureLimit >= metric.count) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['failureLimit'],
+          message: `failureLimit ${metric.failureLimit} must be below count ${metric.count}, or the metric could never fail`,
+        });
+      }
+      if (metric.inconclusiveLimit >= metric.count) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inconclusiveLimit'],
+          message: `inconclusiveLimit ${metric.inconclusiveLimit} must be below count ${metric.count}`,
+        });
+      }
+    }),
+  );
 
 /**
  * A metric entry in a policy: a full metric, or a ready-made template with parameters and overrides,
  * e.g. `{ "template": "success-rate", "params": { "minSuccessRate": 0.99 }, "count": 10 }`.
+ * (zod/mini has no z.preprocess: it is this pipe, a transform into the schema.)
  */
-export const metricEntrySchema = z.preprocess((input, ctx) => {
-  if (typeof input !== 'object' || input === null || !('template' in input)) return input;
-  const expanded = expandTemplateReference(input as Record<string, unknown>);
-  if (expanded.ok) return expanded.metric;
-  for (const issue of expanded.issues)
-    ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  return z.NEVER;
-}, metricSchema);
+export const metricEntrySchema = z.pipe(
+  z.transform((input: unknown, ctx) => {
+    if (typeof input !== 'object' || input === null || !('template' in input)) return input;
+    const expanded = expandTemplateReference(input as Record<string, unknown>);
+    if (expanded.ok) return expanded.metric;
+    for (const issue of expanded.issues) addIssue(ctx, issue);
+    return z.NEVER;
+  }),
+  metricSchema,
+);
 
 /** The analysis section of a service policy. */
 export const analysisSchema = z
   .strictObject({
-    metrics: z.array(metricEntrySchema).min(1).max(MAX_METRICS),
+    metrics: z.array(metricEntrySchema).check(z.minLength(1), z.maxLength(MAX_METRICS)),
   })
-  .superRefine((analysis, ctx) => {
-    const seen = new Map<string, number>();
-    analysis.metrics.forEach((metric, index) => {
-      const first = seen.get(metric.name);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['metrics', index, 'name'],
-          message: `duplicate metric name "${metric.name}" (also metrics[${first}])`,
-        });
-      } else {
-        seen.set(metric.name, index);
-      }
-    });
-  });
+  .check(
+    z.superRefine((analysis, ctx) => {
+      const seen = new Map<string, number>();
+      analysis.metrics.forEach((metric, index) => {
+        const first = seen.get(metric.name);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['metrics', index, 'name'],
+            message: `duplicate metric name "${metric.name}" (also metrics[${first}])`,
+          });
+        } else {
+          seen.set(metric.name, index);
+        }
+      });
+    }),
+  );
 
 /** A metric as written (durations as strings or numbers, limits optional). */
 export type MetricInput = z.input<typeof metricSchema>;
@@ -236,7 +256,7 @@ export function parseMetric(input: unknown): Metric {
  * when it has one), the field and the offset.
  */
 export function toPolicyIssues(
-  error: z.ZodError,
+  error: z.core.$ZodError,
   input: unknown,
   prefix: readonly PropertyKey[] = [],
 ): PolicyIssue[] {

@@ -4,12 +4,12 @@
  * label). Each is a function from parameters to a metric; a policy picks one by name and may
  * override any metric field.
  */
-import { z } from 'zod';
+import * as z from '../zod.js';
 import type { MetricInput } from './model.js';
 
-const metricName = z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name');
-const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name');
-const name = z.string().min(1);
+const metricName = z.string().check(z.regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'a Prometheus metric name'));
+const labelName = z.string().check(z.regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name'));
+const name = z.string().check(z.minLength(1));
 
 /** Label matchers that select the canary's series on the canary cluster. */
 const CANARY = 'service="{{canaryService}}",cluster="{{cluster}}"';
@@ -20,20 +20,20 @@ const PRIMARY = 'service="{{service}}",cluster="{{cluster}}"';
 const COMMON = { interval: '30s', window: '1m', count: 5, consecutiveErrorLimit: 3 } as const;
 
 export const successRateParamsSchema = z.strictObject({
-  name: name.default('success-rate'),
+  name: z._default(name, 'success-rate'),
   /** Lowest acceptable share of non-error responses. */
-  minSuccessRate: z.number().min(0).max(1).default(0.95),
+  minSuccessRate: z._default(z.number().check(z.gte(0), z.lte(1)), 0.95),
   /** Traffic guard: below this many requests per second the measurement is Inconclusive. */
-  minRps: z.number().min(0).default(0.1),
-  requestsMetric: metricName.default('demo_http_requests_total'),
-  codeLabel: labelName.default('code'),
+  minRps: z._default(z.number().check(z.gte(0)), 0.1),
+  requestsMetric: z._default(metricName, 'demo_http_requests_total'),
+  codeLabel: z._default(labelName, 'code'),
   /** Regular expression (PromQL RE2) of the status codes that count as errors. */
-  errorCodes: z
-    .string()
-    .regex(/^[0-9.|x()]+$/, 'digits, ".", "|" and parentheses')
-    .default('5..'),
+  errorCodes: z._default(
+    z.string().check(z.regex(/^[0-9.|x()]+$/, 'digits, ".", "|" and parentheses')),
+    '5..',
+  ),
   /** When set, the canary's success rate may be at most this much below the primary's (e.g. 0.01). */
-  baselineMaxDrop: z.number().min(0).max(1).optional(),
+  baselineMaxDrop: z.optional(z.number().check(z.gte(0), z.lte(1))),
 });
 export type SuccessRateParams = z.input<typeof successRateParamsSchema>;
 
@@ -69,17 +69,17 @@ export function successRate(params: SuccessRateParams = {}): MetricInput {
 }
 
 export const latencyParamsSchema = z.strictObject({
-  name: name.default('latency-p99'),
-  quantile: z.number().gt(0).lt(1).default(0.99),
+  name: z._default(name, 'latency-p99'),
+  quantile: z._default(z.number().check(z.gt(0), z.lt(1)), 0.99),
   /** Highest acceptable latency at the quantile, in seconds. */
-  maxSeconds: z.number().positive().default(0.5),
-  minRps: z.number().min(0).default(0.1),
+  maxSeconds: z._default(z.number().check(z.positive()), 0.5),
+  minRps: z._default(z.number().check(z.gte(0)), 0.1),
   /** Histogram base name: `<histogram>_bucket` and `<histogram>_count` are read. */
-  histogram: metricName.default('demo_http_request_duration_seconds'),
+  histogram: z._default(metricName, 'demo_http_request_duration_seconds'),
   /** When set, the canary's quantile may be at most this multiple of the primary's (e.g. 1.5)... */
-  baselineMaxRatio: z.number().positive().optional(),
+  baselineMaxRatio: z.optional(z.number().check(z.positive())),
   /** ...unless the canary's own quantile is at or below this many seconds (tiny latencies never regress). */
-  baselineFloorSeconds: z.number().min(0).default(0.05),
+  baselineFloorSeconds: z._default(z.number().check(z.gte(0)), 0.05),
 });
 export type LatencyParams = z.input<typeof latencyParamsSchema>;
 
@@ -113,13 +113,13 @@ export function latencyP99(params: LatencyParams = {}): MetricInput {
 }
 
 export const restartsParamsSchema = z.strictObject({
-  name: name.default('restarts'),
+  name: z._default(name, 'restarts'),
   /** Lost tasks tolerated over the window. */
-  maxRestarts: z.number().int().min(0).default(0),
+  maxRestarts: z._default(z.number().check(z.int(), z.gte(0)), 0),
   /** A 0/1 health series every scraped task has: `up` exists for every target whatever the app exports. */
-  targetMetric: metricName.default('up'),
+  targetMetric: z._default(metricName, 'up'),
   /** The label that names a task (a replaced task has a new value). */
-  taskLabel: labelName.default('task_id'),
+  taskLabel: z._default(labelName, 'task_id'),
 });
 export type RestartsParams = z.input<typeof restartsParamsSchema>;
 

@@ -4,16 +4,25 @@ import { PrometheusClient, prometheusAuth, type SecretReader } from '../promethe
 import { openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
 import type { Engine } from '../swarm/engine.js';
 
-export interface ConnectDeps {
+interface TunnelAccess {
   /** The SSM client of a region (the cluster's): one per region, built on first use. */
   ssmFor(region: string): SSMClient;
+  /** Where the tunnels report session failures, resumes and terminations. */
+  logger?: SsmLogger;
+}
+
+/** What reaching a cluster's Engine API takes. */
+export interface EngineAccess extends TunnelAccess {
   /** Reads the {ca, cert, key} PEMs of an engine with mutual TLS from a SecureString parameter. */
   tlsCredentials?: (
     parameter: string,
     signal?: AbortSignal,
   ) => Promise<{ ca: string; cert: string; key: string }>;
-  logger?: SsmLogger;
-  /** Reads the secrets a cluster's `prometheus.auth` references (only the analysis step needs it). */
+}
+
+/** What reaching a cluster's Prometheus takes. */
+export interface MetricsAccess extends TunnelAccess {
+  /** Reads the secrets a cluster's `prometheus.auth` references. */
   secrets?: SecretReader;
 }
 
@@ -24,7 +33,7 @@ export interface ConnectDeps {
  * @throws the tunnel's errors (SessionStartError, TunnelConnectError, …) and the Engine's
  */
 export async function withEngine<T>(
-  deps: ConnectDeps,
+  deps: EngineAccess,
   cluster: PlannedCluster,
   signal: AbortSignal | undefined,
   fn: (engine: Engine) => Promise<T>,
@@ -71,7 +80,7 @@ export async function withEngine<T>(
  * PrometheusConfigError, and the tunnel's errors
  */
 export async function withPrometheus<T>(
-  deps: ConnectDeps,
+  deps: MetricsAccess,
   cluster: PlannedCluster,
   signal: AbortSignal | undefined,
   fn: (client: PrometheusClient) => Promise<T>,

@@ -1,13 +1,15 @@
-import { z } from 'zod';
 import { analysisSchema } from '../analysis/index.js';
+import * as z from '../zod.js';
 
 const name = z
   .string()
-  .regex(
-    /^[a-z0-9][a-z0-9-]{0,62}$/,
-    'lowercase letters, digits and dashes, starting with a letter or digit',
+  .check(
+    z.regex(
+      /^[a-z0-9][a-z0-9-]{0,62}$/,
+      'lowercase letters, digits and dashes, starting with a letter or digit',
+    ),
   );
-const seconds = (def: number) => z.number().int().min(0).max(31_536_000).default(def);
+const seconds = (def: number) => z._default(z.number().check(z.int(), z.gte(0), z.lte(31_536_000)), def);
 
 /**
  * Where a secret lives: a SecureString parameter, or a Secrets Manager secret (name or ARN). The
@@ -17,9 +19,9 @@ export const secretRefSchema = z.union([
   z.strictObject({
     parameter: z
       .string()
-      .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'a parameter path such as /deployer/secrets/prometheus'),
+      .check(z.regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'a parameter path such as /deployer/secrets/prometheus')),
   }),
-  z.strictObject({ secretsManager: z.string().min(1).max(2048) }),
+  z.strictObject({ secretsManager: z.string().check(z.minLength(1), z.maxLength(2048)) }),
 ]);
 
 /**
@@ -33,8 +35,8 @@ export const prometheusAuthSchema = z.union([
   z.strictObject({
     sigv4: z.strictObject({
       /** Signing region; default: the region in an aps-workspaces URL, else the cluster's. */
-      region: z.string().min(1).optional(),
-      service: z.string().min(1).default('aps'),
+      region: z.optional(z.string().check(z.minLength(1))),
+      service: z._default(z.string().check(z.minLength(1)), 'aps'),
     }),
   }),
 ]);
@@ -46,98 +48,99 @@ const CREDENTIAL_PARAMETER = /token|key|pass|pwd|secret|auth|sig|credential/i;
  * A Prometheus base URL without credentials: userinfo or credential-like query parameters are
  * rejected (messages never echo the URL), and so is any other query string or fragment.
  */
-const prometheusUrl = z.url({ protocol: /^https?$/ }).superRefine((value, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return; // z.url() has reported it
-  }
-  const names = [...url.searchParams.keys(), ...new URLSearchParams(url.hash.slice(1)).keys()];
-  if (url.username || url.password) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'must not carry credentials (user:password@); reference a secret in prometheus.auth',
-    });
-  } else if (names.some((n) => CREDENTIAL_PARAMETER.test(n))) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'must not carry credentials in its query string; reference a secret in prometheus.auth',
-    });
-  } else if (url.search || url.hash) {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'must not carry a query string or fragment (the client appends /api/v1/query)',
-    });
-  }
-});
+const prometheusUrl = z.url({ protocol: /^https?$/ }).check(
+  z.superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return; // z.url() has reported it
+    }
+    const names = [...url.searchParams.keys(), ...new URLSearchParams(url.hash.slice(1)).keys()];
+    if (url.username || url.password) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not carry credentials (user:password@); reference a secret in prometheus.auth',
+      });
+    } else if (names.some((n) => CREDENTIAL_PARAMETER.test(n))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not carry credentials in its query string; reference a secret in prometheus.auth',
+      });
+    } else if (url.search || url.hash) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not carry a query string or fragment (the client appends /api/v1/query)',
+      });
+    }
+  }),
+);
 
 /** One Swarm cluster: its manager is an SSM managed instance (i-… on EC2, mi-… on premises). */
 export const clusterSchema = z.strictObject({
   name,
-  region: z.string().min(1),
-  target: z.string().regex(/^(i|mi)-[0-9a-zA-Z]{1,32}$/, 'an SSM managed instance id: i-… or mi-…'),
-  engine: z
-    .strictObject({
-      port: z.number().int().min(1).max(65535).default(2375),
+  region: z.string().check(z.minLength(1)),
+  target: z.string().check(z.regex(/^(i|mi)-[0-9a-zA-Z]{1,32}$/, 'an SSM managed instance id: i-… or mi-…')),
+  engine: z._default(
+    z.strictObject({
+      port: z._default(z.number().check(z.int(), z.gte(1), z.lte(65535)), 2375),
       /** SecureString parameter holding {ca, cert, key} PEMs for an Engine API with mutual TLS (port 2376). */
-      tlsParameter: z.string().startsWith('/').optional(),
+      tlsParameter: z.optional(z.string().check(z.startsWith('/'))),
       /** Session document; the default forwards a port on the manager's own loopback. */
-      document: z.string().min(1).default('AWS-StartPortForwardingSession'),
-    })
-    .default({ port: 2375, document: 'AWS-StartPortForwardingSession' }),
+      document: z._default(z.string().check(z.minLength(1)), 'AWS-StartPortForwardingSession'),
+    }),
+    { port: 2375, document: 'AWS-StartPortForwardingSession' },
+  ),
   prometheus: z.union([
-    z.strictObject({ url: prometheusUrl, auth: prometheusAuthSchema.optional() }),
+    z.strictObject({ url: prometheusUrl, auth: z.optional(prometheusAuthSchema) }),
     /** Prometheus on the manager host, reached through the same SSM session. */
     z.strictObject({
-      tunnelPort: z.number().int().min(1).max(65535),
-      auth: prometheusAuthSchema.optional(),
+      tunnelPort: z.number().check(z.int(), z.gte(1), z.lte(65535)),
+      auth: z.optional(prometheusAuthSchema),
     }),
   ]),
-  labels: z.record(z.string(), z.string()).default({}),
-  minEngineVersion: z
-    .string()
-    .regex(/^\d+(\.\d+)*$/)
-    .default('20.10.0'),
+  labels: z._default(z.record(z.string(), z.string()), {}),
+  minEngineVersion: z._default(z.string().check(z.regex(/^\d+(\.\d+)*$/)), '20.10.0'),
   /**
    * How long a deployment keeps retrying a manager it cannot reach (no agent, no engine) before it
    * gives the cluster up as unreachable, its state unverified. The workflow retries reachability
    * errors at most 60 times, 30 s apart at most: keep it under 30 minutes.
    */
-  unreachableSeconds: z.number().int().min(10).max(1800).default(300),
+  unreachableSeconds: z._default(z.number().check(z.int(), z.gte(10), z.lte(1800)), 300),
 });
 
 const tagPattern = z.union([
-  z.strictObject({ glob: z.string().min(1) }),
-  z.strictObject({ regex: z.string().min(1) }),
-  z.strictObject({ semver: z.string().min(1) }),
+  z.strictObject({ glob: z.string().check(z.minLength(1)) }),
+  z.strictObject({ regex: z.string().check(z.minLength(1)) }),
+  z.strictObject({ semver: z.string().check(z.minLength(1)) }),
 ]);
 
-export const updatePolicySchema = z
-  .strictObject({
-    parallelism: z.number().int().min(0).default(1),
-    delaySeconds: z.number().min(0).default(0),
-    monitorSeconds: z.number().min(0).default(5),
-    failureAction: z.enum(['pause', 'continue', 'rollback']).default('pause'),
-    maxFailureRatio: z.number().min(0).max(1).default(0),
-    order: z.enum(['stop-first', 'start-first']).default('stop-first'),
-  })
-  .default({
+export const updatePolicySchema = z._default(
+  z.strictObject({
+    parallelism: z._default(z.number().check(z.int(), z.gte(0)), 1),
+    delaySeconds: z._default(z.number().check(z.gte(0)), 0),
+    monitorSeconds: z._default(z.number().check(z.gte(0)), 5),
+    failureAction: z._default(z.enum(['pause', 'continue', 'rollback']), 'pause'),
+    maxFailureRatio: z._default(z.number().check(z.gte(0), z.lte(1)), 0),
+    order: z._default(z.enum(['stop-first', 'start-first']), 'stop-first'),
+  }),
+  {
     parallelism: 1,
     delaySeconds: 0,
     monitorSeconds: 5,
     failureAction: 'pause',
     maxFailureRatio: 0,
     order: 'stop-first',
-  });
+  },
+);
 
 export const waveSchema = z.strictObject({
   name,
-  clusters: z.array(name).min(1),
+  clusters: z.array(name).check(z.minLength(1)),
   /** Time the wave's clusters run the new digest, converged, before the next wave starts. */
   bakeSeconds: seconds(0),
   /** Clusters of this wave that may fail to converge before the deployment rolls back (default 0). */
-  maxFailures: z.number().int().min(0).default(0),
+  maxFailures: z._default(z.number().check(z.int(), z.gte(0)), 0),
 });
 
 /** How one service is deployed: which images, where, how it is judged and promoted. */
@@ -145,93 +148,99 @@ export const servicePolicySchema = z
   .strictObject({
     name,
     /** The swarm service name on every cluster. */
-    service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/),
-    repository: z.string().min(2),
+    service: z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)),
+    repository: z.string().check(z.minLength(2)),
     tags: tagPattern,
     /** ECR registries (account and region) whose pushes this policy deploys; default: any. */
-    registries: z
-      .array(
-        z.strictObject({
-          account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id'),
-          region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as eu-west-1'),
-        }),
-      )
-      .min(1)
-      .optional(),
-    clusters: z.array(name).min(1),
+    registries: z.optional(
+      z
+        .array(
+          z.strictObject({
+            account: z.string().check(z.regex(/^\d{12}$/, 'a 12-digit AWS account id')),
+            region: z
+              .string()
+              .check(z.regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'an AWS region name such as eu-west-1')),
+          }),
+        )
+        .check(z.minLength(1)),
+    ),
+    clusters: z.array(name).check(z.minLength(1)),
     canary: z.strictObject({
       cluster: name,
-      percent: z.number().gt(0).max(100),
+      percent: z.number().check(z.gt(0), z.lte(100)),
     }),
     analysis: analysisSchema,
     /** Ordered groups of clusters promoted together; default: one wave with every cluster. */
-    waves: z.array(waveSchema).min(1).optional(),
-    promotion: z
-      .strictObject({
-        mode: z.enum(['auto', 'manual']).default('auto'),
-        approvalTimeoutSeconds: z.number().int().min(5).max(31_536_000).default(3600),
-        onTimeout: z.enum(['rollback', 'promote']).default('rollback'),
-      })
-      .default({ mode: 'auto', approvalTimeoutSeconds: 3600, onTimeout: 'rollback' }),
-    concurrency: z.enum(['queue', 'supersede', 'reject']).default('queue'),
+    waves: z.optional(z.array(waveSchema).check(z.minLength(1))),
+    promotion: z._default(
+      z.strictObject({
+        mode: z._default(z.enum(['auto', 'manual']), 'auto'),
+        approvalTimeoutSeconds: z._default(z.number().check(z.int(), z.gte(5), z.lte(31_536_000)), 3600),
+        onTimeout: z._default(z.enum(['rollback', 'promote']), 'rollback'),
+      }),
+      { mode: 'auto', approvalTimeoutSeconds: 3600, onTimeout: 'rollback' },
+    ),
+    concurrency: z._default(z.enum(['queue', 'supersede', 'reject']), 'queue'),
     update: updatePolicySchema,
     /** Most clusters of a wave changed at once (Map MaxConcurrency). */
-    maxConcurrency: z.number().int().min(1).max(40).default(10),
+    maxConcurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(40)), 10),
     /** A cluster that has not converged this long after a change has failed. */
     progressDeadlineSeconds: seconds(300),
     /** Seconds between progress checks (Wait state). */
-    pollSeconds: z.number().int().min(1).max(300).default(5),
+    pollSeconds: z._default(z.number().check(z.int(), z.gte(1), z.lte(300)), 5),
   })
-  .superRefine((p, ctx) => {
-    const clusters = new Set(p.clusters);
-    if (clusters.size !== p.clusters.length)
-      ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'lists a cluster twice' });
-    if (!clusters.has(p.canary.cluster)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['canary', 'cluster'],
-        message: `"${p.canary.cluster}" is not one of the policy's clusters`,
-      });
-    }
-    if (p.waves) {
-      const seen = new Map<string, number>();
-      p.waves.forEach((w, i) => {
-        w.clusters.forEach((c, j) => {
-          if (!clusters.has(c))
-            ctx.addIssue({
-              code: 'custom',
-              path: ['waves', i, 'clusters', j],
-              message: `"${c}" is not one of the policy's clusters`,
-            });
-          else if (seen.has(c))
-            ctx.addIssue({
-              code: 'custom',
-              path: ['waves', i, 'clusters', j],
-              message: `"${c}" is already in wave ${seen.get(c)}`,
-            });
-          seen.set(c, i);
-        });
-      });
-      const missing = p.clusters.filter((c) => !seen.has(c));
-      if (missing.length > 0)
+  .check(
+    z.superRefine((p, ctx) => {
+      const clusters = new Set(p.clusters);
+      if (clusters.size !== p.clusters.length)
+        ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'lists a cluster twice' });
+      if (!clusters.has(p.canary.cluster)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['waves'],
-          message: `clusters in no wave: ${missing.join(', ')}`,
-        });
-    }
-    if ('regex' in p.tags) {
-      try {
-        new RegExp(p.tags.regex);
-      } catch (err) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tags', 'regex'],
-          message: `not a valid regular expression: ${(err as Error).message}`,
+          path: ['canary', 'cluster'],
+          message: `"${p.canary.cluster}" is not one of the policy's clusters`,
         });
       }
-    }
-  });
+      if (p.waves) {
+        const seen = new Map<string, number>();
+        p.waves.forEach((w, i) => {
+          w.clusters.forEach((c, j) => {
+            if (!clusters.has(c))
+              ctx.addIssue({
+                code: 'custom',
+                path: ['waves', i, 'clusters', j],
+                message: `"${c}" is not one of the policy's clusters`,
+              });
+            else if (seen.has(c))
+              ctx.addIssue({
+                code: 'custom',
+                path: ['waves', i, 'clusters', j],
+                message: `"${c}" is already in wave ${seen.get(c)}`,
+              });
+            seen.set(c, i);
+          });
+        });
+        const missing = p.clusters.filter((c) => !seen.has(c));
+        if (missing.length > 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['waves'],
+            message: `clusters in no wave: ${missing.join(', ')}`,
+          });
+      }
+      if ('regex' in p.tags) {
+        try {
+          new RegExp(p.tags.regex);
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tags', 'regex'],
+            message: `not a valid regular expression: ${(err as Error).message}`,
+          });
+        }
+      }
+    }),
+  );
 
 export type ClusterConfig = z.output<typeof clusterSchema>;
 export type ServicePolicy = z.output<typeof servicePolicySchema>;

@@ -4,8 +4,8 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import type { z } from 'zod';
 import { formatPolicyIssue, toPolicyIssues } from '../analysis/index.js';
+import * as z from '../zod.js';
 import { ConfigError, ConfigUnavailableError } from './errors.js';
 import { type ClusterConfig, clusterSchema, type ServicePolicy, servicePolicySchema } from './schema.js';
 
@@ -91,12 +91,12 @@ function leafIssues(
 }
 
 /** Every field problem of one parameter, as "field a.b: message" (analysis issues keep metric and offset). */
-function describeIssues(error: z.ZodError, input: unknown): string {
+function describeIssues(error: z.core.$ZodError, input: unknown): string {
   return error.issues
     .map((issue) => {
       const [head, ...rest] = issue.path;
       if (head === 'analysis') {
-        const sub = { ...error, issues: [{ ...issue, path: rest }] } as unknown as z.ZodError;
+        const sub = { ...error, issues: [{ ...issue, path: rest }] } as unknown as z.core.$ZodError;
         const analysisInput = (input as { analysis?: unknown } | undefined)?.analysis;
         const index = rest[0] === 'metrics' ? rest[1] : undefined;
         return toPolicyIssues(sub, analysisInput)
@@ -122,7 +122,7 @@ function describeIssues(error: z.ZodError, input: unknown): string {
  * Parses and validates one parameter's JSON value.
  * @throws ConfigError naming the parameter and each bad field
  */
-export function parseParameter<S extends z.ZodType>(
+export function parseParameter<S extends z.core.$ZodType>(
   schema: S,
   parameter: string,
   value: string | undefined,
@@ -133,7 +133,7 @@ export function parseParameter<S extends z.ZodType>(
 }
 
 /** Parses one parameter without throwing; `json` is the raw value when it was JSON. */
-function checkParameter<S extends z.ZodType>(
+function checkParameter<S extends z.core.$ZodType>(
   schema: S,
   parameter: string,
   value: string | undefined,
@@ -149,7 +149,7 @@ function checkParameter<S extends z.ZodType>(
       message: `parameter ${parameter}: not valid JSON${at ? ` (at position ${at})` : ''}`,
     };
   }
-  const parsed = schema.safeParse(json);
+  const parsed = z.safeParse(schema, json);
   if (!parsed.success)
     return { ok: false, message: `parameter ${parameter}: ${describeIssues(parsed.error, json)}`, json };
   return { ok: true, value: parsed.data, json };

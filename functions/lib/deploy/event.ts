@@ -1,22 +1,24 @@
-import { z } from 'zod';
+import * as z from '../zod.js';
 
 /** The EventBridge event ECR emits for an image push or delete ("ECR Image Action"). */
 export const ecrImageActionSchema = z.object({
   version: z.string(),
-  id: z.string().min(1, 'empty'),
+  id: z.string().check(z.minLength(1, 'empty')),
   'detail-type': z.literal('ECR Image Action'),
   source: z.literal('aws.ecr'),
   /** The account of the registry the image was pushed to. */
-  account: z.string().regex(/^\d{12}$/, 'not a 12-digit account id'),
+  account: z.string().check(z.regex(/^\d{12}$/, 'not a 12-digit account id')),
   time: z.string(),
   /** The region of the registry the image was pushed to. */
-  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'not an AWS region name'),
+  region: z.string().check(z.regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'not an AWS region name')),
   detail: z.object({
-    result: z.string().min(1, 'empty').max(64, 'longer than 64 characters'),
-    'repository-name': z.string().min(1, 'empty').max(256, 'longer than 256 characters'),
-    'image-digest': z.string().regex(/^sha256:[a-f0-9]{64}$/, 'not a sha256 digest'),
-    'action-type': z.string().min(1, 'empty').max(64, 'longer than 64 characters'),
-    'image-tag': z.string().max(300, 'longer than 300 characters').optional(),
+    result: z.string().check(z.minLength(1, 'empty'), z.maxLength(64, 'longer than 64 characters')),
+    'repository-name': z
+      .string()
+      .check(z.minLength(1, 'empty'), z.maxLength(256, 'longer than 256 characters')),
+    'image-digest': z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/, 'not a sha256 digest')),
+    'action-type': z.string().check(z.minLength(1, 'empty'), z.maxLength(64, 'longer than 64 characters')),
+    'image-tag': z.optional(z.string().check(z.maxLength(300, 'longer than 300 characters'))),
   }),
 });
 

@@ -1,33 +1,41 @@
-import { z } from 'zod';
+import * as z from '../zod.js';
 
 /** Schemas of the handlers' inputs: what each state's Parameters hand over (see deploy.asl.json). */
 
 export const deploymentSchema = z.looseObject({
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   policy: z.string(),
-  service: z.string().min(1),
+  service: z.string().check(z.minLength(1)),
   repository: z.string(),
   tag: z.string(),
-  digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
+  digest: z.string().check(z.regex(/^sha256:[a-f0-9]{64}$/)),
   /** The registry the image was pushed to; absent in plans made before it was recorded. */
-  registry: z.looseObject({ account: z.string().regex(/^\d{12}$/), region: z.string().min(1) }).optional(),
-  image: z.string().includes('@sha256:'),
+  registry: z.optional(
+    z.looseObject({
+      account: z.string().check(z.regex(/^\d{12}$/)),
+      region: z.string().check(z.minLength(1)),
+    }),
+  ),
+  image: z.string().check(z.includes('@sha256:')),
   eventId: z.string(),
   plannedAt: z.string(),
 });
 
 export const clusterSchema = z.looseObject({
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   region: z.string(),
-  target: z.string().min(1),
+  target: z.string().check(z.minLength(1)),
   engine: z.looseObject({
-    port: z.number().int(),
+    port: z.number().check(z.int()),
     document: z.string(),
-    tlsParameter: z.string().optional(),
+    tlsParameter: z.optional(z.string()),
   }),
-  prometheus: z.union([z.looseObject({ url: z.string() }), z.looseObject({ tunnelPort: z.number().int() })]),
+  prometheus: z.union([
+    z.looseObject({ url: z.string() }),
+    z.looseObject({ tunnelPort: z.number().check(z.int()) }),
+  ]),
   minEngineVersion: z.string(),
-  unreachableSeconds: z.number().int().positive().optional(),
+  unreachableSeconds: z.optional(z.number().check(z.int(), z.positive())),
 });
 
 export const changeSchema = z.object({
@@ -50,8 +58,8 @@ export const updateSchema = z.object({
 export const clusterResultSchema = z.object({
   cluster: z.string(),
   ok: z.boolean(),
-  error: z.string().optional(),
-  cause: z.string().optional(),
+  error: z.optional(z.string()),
+  cause: z.optional(z.string()),
 });
 
 export const withCluster = z.object({ deployment: deploymentSchema, cluster: clusterSchema });

@@ -27,10 +27,14 @@ export interface AnalyzeInput {
  * workflow's Wait state (waitSeconds), never inside a Lambda.
  * @throws AnalysisFailedError (Failed, Inconclusive or Error, with the decisive measurement), DeploymentAbortedError
  */
-export async function analyzeStep(deps: StepDeps, input: AnalyzeInput, signal?: AbortSignal) {
+export async function analyzeStep(
+  deps: Pick<StepDeps, 'metrics' | 'record' | 'now' | 'notifier'>,
+  input: AnalyzeInput,
+  signal?: AbortSignal,
+) {
   const { deployment: d, cluster } = input;
   await failIfAborted(deps, d, signal);
-  const outcome = await withPrometheus(deps.connect, cluster, signal, (client) =>
+  const outcome = await withPrometheus(deps.metrics, cluster, signal, (client) =>
     runRound(
       input.state,
       input.metrics,
@@ -75,7 +79,7 @@ export async function analyzeStep(deps: StepDeps, input: AnalyzeInput, signal?: 
 
 /** The canary converged: tell people, and start the analysis with no state. */
 export async function canaryReadyStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier'>,
   input: ClusterInput & { canary: ChangeResult & { replicas?: number } },
   signal?: AbortSignal,
 ) {

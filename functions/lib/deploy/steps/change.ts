@@ -14,7 +14,12 @@ export interface ChangeResult {
   deadline: string;
 }
 
-async function storedSnapshot(deps: StepDeps, d: Deployment, cluster: string, signal?: AbortSignal) {
+async function storedSnapshot(
+  deps: Pick<StepDeps, 'record'>,
+  d: Deployment,
+  cluster: string,
+  signal?: AbortSignal,
+) {
   const snap = await deps.record.snapshot(d.id, cluster, signal);
   if (!snap) throw new RecordError(`no snapshot of ${d.service} on ${cluster} for deployment ${d.id}`);
   return snap;
@@ -28,7 +33,7 @@ async function storedSnapshot(deps: StepDeps, d: Deployment, cluster: string, si
  * fence is up, markTouched refuses, so no change starts after the rollback read its list.
  */
 async function changeCluster<T>(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
   input: ClusterInput & { progressDeadlineSeconds: number },
   what: 'canary' | 'primary',
   invocation: Invocation | undefined,
@@ -58,7 +63,7 @@ async function changeCluster<T>(
  * @throws DeploymentAbortedError, ImagePullError, ClusterUnreachableError, RecordError, …
  */
 export async function deployCanaryStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
   input: ClusterInput & { percent: number; progressDeadlineSeconds: number },
   signal?: AbortSignal,
   invocation?: Invocation,
@@ -98,7 +103,7 @@ export async function deployCanaryStep(
  * @throws DeploymentAbortedError, SpecConflictError, ClusterUnreachableError, RecordError, …
  */
 export async function promoteStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
   input: ClusterInput & { update: UpdatePolicy; progressDeadlineSeconds: number },
   signal?: AbortSignal,
   invocation?: Invocation,
@@ -138,7 +143,11 @@ export interface ProgressInput {
  * One progress check of a change: converged, progressing (before the deadline), or a typed error.
  * @throws ImagePullError, TaskCrashError, NoSuitableNodeError, UpdatePausedError, ProgressDeadlineError, DeploymentAbortedError, ClusterUnreachableError
  */
-export async function progressStep(deps: StepDeps, input: ProgressInput, signal?: AbortSignal) {
+export async function progressStep(
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
+  input: ProgressInput,
+  signal?: AbortSignal,
+) {
   const { deployment: d, cluster, change } = input;
   if (!input.rollingBack) await failIfAborted(deps, d, signal);
   const registryAuth = await deps.registryAuth.headerFor(change.image, signal);
@@ -162,7 +171,11 @@ export async function progressStep(deps: StepDeps, input: ProgressInput, signal?
 }
 
 /** Removes the canary once every wave runs the digest. */
-export async function removeCanaryStep(deps: StepDeps, input: ClusterInput, signal?: AbortSignal) {
+export async function removeCanaryStep(
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
+  input: ClusterInput,
+  signal?: AbortSignal,
+) {
   const { deployment: d, cluster } = input;
   const r = await onCluster(deps, d, cluster, signal, (engine) => removeCanary(engine, d.service, signal));
   return { cluster: cluster.name, removed: r.removed };

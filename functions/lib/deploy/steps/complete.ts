@@ -17,7 +17,7 @@ export interface WaveOutcome {
  * outcome "partially-deployed" (critical), and their snapshots are kept.
  */
 export async function completeStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'now' | 'notifier'>,
   input: { deployment: Deployment; executionArn: string; waves: WaveOutcome[] },
   signal?: AbortSignal,
 ) {

@@ -1,4 +1,4 @@
-import { type ConnectDeps, withEngine } from '../../clusters/connect.js';
+import { type EngineAccess, type MetricsAccess, withEngine } from '../../clusters/connect.js';
 import type { Config } from '../../config/store.js';
 import type { Notification, Notifier } from '../../notify/notifier.js';
 import type { Engine } from '../../swarm/engine.js';
@@ -7,14 +7,21 @@ import { ClusterUnreachableError, DeploymentAbortedError } from '../errors.js';
 import type { Deployment, ImageCatalog, PlannedCluster } from '../plan.js';
 import type { DeploymentRecord, Workflow } from '../ports.js';
 
-/** Everything the steps need from the outside world, by port; built once per container by getDeps(). */
+/**
+ * Everything the steps need from the outside world, by port. Each step takes only the ports it uses
+ * (a Pick of these), and its handler names their factories (functions/lib/deps.ts), which build
+ * each adapter once per container.
+ */
 export interface StepDeps {
   config: (signal?: AbortSignal) => Promise<Config>;
   catalog: ImageCatalog;
   record: DeploymentRecord;
   registryAuth: RegistryAuthProvider;
   notifier: Pick<Notifier, 'publish'>;
-  connect: ConnectDeps;
+  /** How a step reaches a cluster's Engine API: the SSM tunnel, and TLS material when configured. */
+  engines: EngineAccess;
+  /** How a step reaches a cluster's Prometheus: by URL or the SSM tunnel, with its credentials. */
+  metrics: MetricsAccess;
   workflow: Workflow;
   now: () => Date;
 }
@@ -42,7 +49,11 @@ export function notify(
 }
 
 /** @throws DeploymentAbortedError when an abort was requested (API abort, superseded). */
-export async function failIfAborted(deps: StepDeps, d: Deployment, signal?: AbortSignal): Promise<void> {
+export async function failIfAborted(
+  deps: Pick<StepDeps, 'record'>,
+  d: Deployment,
+  signal?: AbortSignal,
+): Promise<void> {
   const reason = await deps.record.abortRequested(d.id, signal);
   if (reason) throw new DeploymentAbortedError(`deployment ${d.id} was aborted: ${reason}`);
 }
@@ -69,14 +80,14 @@ export const DEFAULT_UNREACHABLE_SECONDS = 300;
  * @throws ClusterUnreachableError, and whatever `fn` or the tunnel throws
  */
 export async function onCluster<T>(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
   d: Deployment,
   cluster: PlannedCluster,
   signal: AbortSignal | undefined,
   fn: (engine: Engine) => Promise<T>,
 ): Promise<T> {
   try {
-    const out = await withEngine(deps.connect, cluster, signal, fn);
+    const out = await withEngine(deps.engines, cluster, signal, fn);
     await deps.record.reached(d.id, cluster.name, signal);
     return out;
   } catch (err) {

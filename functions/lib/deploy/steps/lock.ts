@@ -30,7 +30,7 @@ type DeployPlan = Extract<Plan, { outcome: 'deploy' }>;
  * @throws DeploymentRejectedError, DeploymentAbortedError, LockTimeoutError, RecordError
  */
 export async function acquireLockStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'now' | 'notifier' | 'workflow'>,
   input: LockInput,
   signal?: AbortSignal,
 ): Promise<LockOutcome> {
@@ -115,7 +115,7 @@ export async function acquireLockStep(
 
 /** The lock is ours: the plan becomes the deployment's record (idempotent for a retry), then people hear of it. */
 async function acquired(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'now' | 'notifier' | 'workflow'>,
   plan: DeployPlan,
   queueDeadline: string,
   signal?: AbortSignal,
@@ -137,7 +137,7 @@ async function acquired(
  * @throws LockLostError when another execution holds the lock
  */
 export async function takeOverLockStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'now'>,
   input: { deployment: Deployment; from: string; executionArn: string },
   signal?: AbortSignal,
 ) {

@@ -8,7 +8,7 @@ import type { StepDeps } from './context.js';
  * @throws InvalidEventError, ConfigError, RecordError
  */
 export async function planStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'catalog' | 'config' | 'now' | 'record'>,
   input: { event: unknown; executionName?: string },
   signal?: AbortSignal,
 ): Promise<Plan> {

@@ -12,7 +12,11 @@ export interface ClusterInput {
  * retry returns the first one.
  * @throws the Swarm preflight errors, ClusterUnreachableError, RecordError
  */
-export async function preflightStep(deps: StepDeps, input: ClusterInput, signal?: AbortSignal) {
+export async function preflightStep(
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
+  input: ClusterInput,
+  signal?: AbortSignal,
+) {
   const { deployment: d, cluster } = input;
   return onCluster(deps, d, cluster, signal, async (engine) => {
     const pre = await preflight(

@@ -42,11 +42,11 @@ const endedHow = (status: string, error?: string | null, cause?: string | null) 
   `${status}${error ? ` (${error}${cause ? `: ${cause}` : ''})` : ''}`;
 
 /** The deployment's stored plan, or undefined when it never took the lock. */
-const storedPlan = async (deps: StepDeps, id: string, signal?: AbortSignal) =>
+const storedPlan = async (deps: Pick<StepDeps, 'record'>, id: string, signal?: AbortSignal) =>
   (await deps.record.plan(id, signal)) as Extract<Plan, { outcome: 'deploy' }> | undefined;
 
 /** The clusters a deployment touched, each once (canary and primary on one cluster are one). */
-const touchedClusters = async (deps: StepDeps, id: string, signal?: AbortSignal) => [
+const touchedClusters = async (deps: Pick<StepDeps, 'record'>, id: string, signal?: AbortSignal) => [
   ...new Set((await deps.record.touched(id, signal)).map((t) => t.cluster)),
 ];
 
@@ -56,7 +56,7 @@ const touchedClusters = async (deps: StepDeps, id: string, signal?: AbortSignal)
  * rollback execution takes the service's lock over from `executionArn` before changing anything.
  */
 export async function ensureRollback(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier' | 'workflow'>,
   ended: {
     deploymentId: string;
     executionArn: string;
@@ -108,7 +108,7 @@ export async function ensureRollback(
  * that failed before taking the lock, or a rollback that did not conclude, is alerted. Nothing ends silently.
  */
 export async function reapExecution(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier' | 'workflow'>,
   event: ExecutionStatusChange,
   signal?: AbortSignal,
 ): Promise<ReapOutcome> {

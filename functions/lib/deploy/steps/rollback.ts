@@ -12,7 +12,7 @@ import { type ClusterResult, causeMessage, describeFailures } from './wave.js';
  * with describes it (the stored plan: a cluster since removed from the policy is still restored).
  */
 export async function listTouchedStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record'>,
   input: { deployment: Deployment; clusters: PlannedCluster[] },
   signal?: AbortSignal,
 ): Promise<PlannedCluster[]> {
@@ -28,7 +28,7 @@ export async function listTouchedStep(
  * @throws ChangeInFlightError, ClusterUnreachableError, RecordError, …
  */
 export async function rollbackStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
   input: ClusterInput & { progressDeadlineSeconds: number },
   signal?: AbortSignal,
 ): Promise<ChangeResult> {
@@ -60,7 +60,7 @@ export async function rollbackStep(
  * @throws RollbackFailedError
  */
 export async function concludeRollbackStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier'>,
   input: {
     deployment: Deployment;
     executionArn: string;

@@ -7,7 +7,7 @@ import { failIfAborted, notify, type StepDeps } from './context.js';
  * @throws DeploymentAbortedError, RecordError, NotifyError
  */
 export async function requestApprovalStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier'>,
   input: { deployment: Deployment; taskToken: string; timeoutSeconds: number; analysisSummary?: string },
   signal?: AbortSignal,
 ) {
@@ -32,7 +32,7 @@ export async function requestApprovalStep(
  * @throws DeploymentAbortedError, RecordError
  */
 export async function bakeWaveStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record'>,
   input: { deployment: Deployment; wave: string; taskToken: string },
   signal?: AbortSignal,
 ) {

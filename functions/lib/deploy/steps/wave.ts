@@ -30,7 +30,7 @@ export const describeFailures = (failed: ClusterResult[]) =>
  * @throws WaveFailedError
  */
 export async function judgeWaveStep(
-  deps: StepDeps,
+  deps: Pick<StepDeps, 'record' | 'notifier'>,
   input: {
     deployment: Deployment;
     wave: { name: string; maxFailures: number };

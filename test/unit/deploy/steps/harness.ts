@@ -159,7 +159,7 @@ export interface Fakes {
   notifier: FakeNotifier;
 }
 
-/** Step deps on the stand's record; config, catalog and connect refuse unless a test hands them in. */
+/** Step deps on the stand's record; config, catalog, engines and metrics refuse unless a test hands them in. */
 export function fakes(
   stand: Stand,
   over: Partial<Omit<StepDeps, 'workflow' | 'notifier' | 'record'>> = {},
@@ -181,7 +181,12 @@ export function fakes(
     record: stand.record,
     registryAuth: { headerFor: async () => undefined },
     notifier,
-    connect: {
+    engines: {
+      ssmFor: () => {
+        throw new Error('these tests never reach a cluster');
+      },
+    },
+    metrics: {
       ssmFor: () => {
         throw new Error('these tests never reach a cluster');
       },

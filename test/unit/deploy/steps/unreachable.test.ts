@@ -30,7 +30,7 @@ describe('a cluster that cannot be reached', () => {
     const plan = await deployPlan({ clusters: ['a'] });
     const cluster = { ...(plan.clusters[0] as (typeof plan.clusters)[number]), unreachableSeconds: 60 };
     let now = NOW;
-    const { deps } = fakes(stand, { connect: { ssmFor: () => ssm }, now: () => now });
+    const { deps } = fakes(stand, { engines: { ssmFor: () => ssm }, now: () => now });
     const input = { deployment: plan.deployment, cluster };
 
     // act: the first failure, one within the bound, one past it
