@@ -66,7 +66,7 @@ await setPolicy(
 await measure('manual approval, approved', async () => {
   const rel = await release(rt, { tag: 'v7.2.0' });
   await alertOf(rt, rel.digest, 'awaiting-approval');
-  await callApi(await deploymentIdOf(rt, rel.digest), 'approve', 'arn:aws:iam::000000000000:user/bench');
+  await callApi(rt, await deploymentIdOf(rt, rel.digest), 'approve', 'arn:aws:iam::000000000000:user/bench');
   return rel.digest;
 });
 await rt.stop();

@@ -32,10 +32,10 @@ describe('manual approval', () => {
     await alertOf(rt, rel.digest, 'awaiting-approval');
     const id = await deploymentIdOf(rt, rel.digest);
     // The API refuses a caller it cannot identify, and a deployment that is not waiting.
-    expect((await callApi(id, 'approve', undefined)).status).toBe(401);
-    expect((await callApi('web-v0-000000000000', 'approve', APPROVER)).status).toBe(409);
+    expect((await callApi(rt, id, 'approve', undefined)).status).toBe(401);
+    expect((await callApi(rt, 'web-v0-000000000000', 'approve', APPROVER)).status).toBe(409);
     // Act
-    const res = await callApi(id, 'approve', APPROVER, { reason: 'metrics look fine' });
+    const res = await callApi(rt, id, 'approve', APPROVER, { reason: 'metrics look fine' });
     const [execution] = await finished(rt, rel.digest);
     // Assess
     expect(res).toEqual({
@@ -61,7 +61,7 @@ describe('manual approval', () => {
     const rel = await release(rt, { tag: 'v3.1.0' });
     await alertOf(rt, rel.digest, 'awaiting-approval');
     const id = await deploymentIdOf(rt, rel.digest);
-    const res = await callApi(id, 'reject', APPROVER, { reason: 'wrong build' });
+    const res = await callApi(rt, id, 'reject', APPROVER, { reason: 'wrong build' });
     const [execution] = await finished(rt, rel.digest);
     expect(res.body).toMatchObject({ decision: 'rejected' });
     expect(execution?.status).toBe('FAILED');

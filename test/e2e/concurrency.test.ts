@@ -126,7 +126,7 @@ describe('one service, several pushes', () => {
     await alertOf(rt, rel.digest, 'wave-promoted'); // c1 runs the new digest, baking
     const id = await deploymentIdOf(rt, rel.digest);
     expect(
-      (await callApi(id, 'abort', 'arn:aws:iam::000000000000:user/bob', { reason: 'customer report' }))
+      (await callApi(rt, id, 'abort', 'arn:aws:iam::000000000000:user/bob', { reason: 'customer report' }))
         .status,
     ).toBe(202);
     const [execution] = await finished(rt, rel.digest);
@@ -158,11 +158,7 @@ describe('one service, several pushes', () => {
     const rel = await release(rt, { tag: 'v5.8.0' });
     await alertOf(rt, rel.digest, 'wave-promoted'); // c1 runs the new digest, baking
     const [running] = await executionsFor(rt, rel.digest);
-    const sfn = new SFNClient({
-      endpoint: rt.env.AWS_ENDPOINT_URL,
-      region: rt.env.AWS_REGION,
-      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-    });
+    const sfn = new SFNClient(rt.clientConfig);
     await sfn.send(
       new StopExecutionCommand({
         executionArn: running?.executionArn,

@@ -11,6 +11,7 @@ import {
   deploymentIdOf,
   executionsFor,
   finished,
+  functionOf,
   policy,
   release,
   runningImages,
@@ -43,11 +44,7 @@ describe('safe under every fault', () => {
 
   beforeAll(async () => {
     rt = await startRuntime(baking());
-    sfn = new SFNClient({
-      endpoint: rt.env.AWS_ENDPOINT_URL,
-      region: rt.env.AWS_REGION,
-      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-    });
+    sfn = new SFNClient(rt.clientConfig);
   });
   afterEach(async () => {
     for (const u of undo.splice(0)) await u();
@@ -114,11 +111,7 @@ describe('safe under every fault', () => {
     await setPolicy(rt, baking({ tags: { glob: 'pad-*' }, analysis: manyMetrics }));
     // The state before the first change is the event, the plan, the lock and the preflight: size the
     // padding so that the state crosses 256 KiB only once the canary runs and the analysis record grows.
-    const { handler: plan } = await import('../../functions/handlers/plan.js');
-    const planned = await (plan as unknown as (e: unknown, c: unknown) => Promise<unknown>)(
-      { event, executionName: 'sizing' },
-      { getRemainingTimeInMillis: () => 30_000, functionName: 'sizing', awsRequestId: 'sizing' },
-    );
+    const planned = await functionOf(rt, 'plan').invoke({ event, executionName: 'sizing' });
     const before = JSON.stringify({ event, plan: planned }).length + 1_500;
     const padded = { ...event, resources: ['x'.repeat(262_144 - before - 2_500)] };
     // Act
@@ -217,7 +210,9 @@ describe('safe under every fault', () => {
     await alertOf(rt, rel.digest, 'awaiting-approval');
     const id = await deploymentIdOf(rt, rel.digest);
     // Act
-    const res = await callApi(id, 'abort', 'arn:aws:iam::000000000000:user/carol', { reason: 'bad idea' });
+    const res = await callApi(rt, id, 'abort', 'arn:aws:iam::000000000000:user/carol', {
+      reason: 'bad idea',
+    });
     // Assess: the approval wait was interrupted; the execution did not wait out the 30 minutes
     expect(res.status).toBe(202);
     expect(res.body.interrupted).toEqual(['approval']);

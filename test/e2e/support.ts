@@ -186,14 +186,14 @@ export async function runningImages(rt: LocalRuntime): Promise<Record<string, st
   return out;
 }
 
-/** Calls the deployer's HTTP API handler as API Gateway (HTTP API, IAM auth) would, as `caller`. */
+/** Calls the deployer's HTTP API function as API Gateway (HTTP API, IAM auth) would, as `caller`. */
 export async function callApi(
+  rt: LocalRuntime,
   deploymentId: string,
   action: string,
   caller: string | undefined,
   body?: unknown,
 ) {
-  const { handler } = await import('../../functions/handlers/api.js');
   const event = {
     version: '2.0',
     routeKey: 'POST /deployments/{id}/{action}',
@@ -203,15 +203,16 @@ export async function callApi(
     isBase64Encoded: false,
     requestContext: { authorizer: caller ? { iam: { userArn: caller } } : undefined },
   };
-  const context = {
-    getRemainingTimeInMillis: () => 10_000,
-    functionName: 'swarm-deployer-api',
-    awsRequestId: 'local',
-  };
-  const res = await (
-    handler as unknown as (e: unknown, c: unknown) => Promise<{ statusCode: number; body: string }>
-  )(event, context);
+  const res = (await functionOf(rt, 'api').invoke(event)) as { statusCode: number; body: string };
   return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown> };
+}
+
+/** The twin's function for a handler file (functions/handlers/<handler>.ts). */
+export function functionOf(rt: LocalRuntime, handler: string) {
+  const model = rt.model.functions.find((f) => f.handler === handler);
+  const fn = model && rt.functions.get(model.name);
+  if (!fn) throw new Error(`no function for handler ${handler} in the stack`);
+  return fn;
 }
 
 /** Waits for an SNS message of `transition` about `digest`. */
@@ -240,11 +241,7 @@ export async function deploymentIdOf(rt: LocalRuntime, digest: string): Promise<
 export async function setPolicy(rt: LocalRuntime, servicePolicy: Record<string, unknown>) {
   const { SSMClient } = await import('@aws-sdk/client-ssm');
   const { writeConfig } = await import('../../functions/lib/config/store.js');
-  const ssm = new SSMClient({
-    endpoint: rt.env.AWS_ENDPOINT_URL,
-    region: rt.env.AWS_REGION,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-  });
+  const ssm = new SSMClient(rt.clientConfig);
   await writeConfig(ssm, rt.env.DEPLOYER_PREFIX as string, {
     clusters: clusterConfigs(rt.fleet),
     services: [servicePolicy],

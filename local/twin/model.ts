@@ -1,0 +1,119 @@
+/**
+ * The stack's model: what the Pulumi program of infra/ declares, read by running the program under
+ * Pulumi's mocks (local/twin/model-main.ts, in a child process since mocks are process-wide). The
+ * local twin is built from this and nothing else: the functions (bundle, environment, timeout,
+ * memory, role policy), the state machine (rendered definition, role), the rules (patterns, targets,
+ * retry policy, dead-letter queue), the API routes, the topic, the table and the parameters.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PolicyDocument } from '../../infra/permissions.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ModelRole {
+  name: string;
+  arn: string;
+  /** The role's inline policies. */
+  policies: Array<{ name: string; document: PolicyDocument }>;
+}
+
+export interface ModelFunction {
+  /** The handler file (functions/handlers/<handler>.ts), from the bundle directory. */
+  handler: string;
+  name: string;
+  arn: string;
+  /** The bundle directory Lambda would get (dist/functions/<handler>). */
+  codeDir: string;
+  /** `index.handler`: the module's file and export. */
+  entry: string;
+  runtime: string;
+  architectures: string[];
+  timeoutSeconds: number;
+  memoryMb: number;
+  environment: Record<string, string>;
+  role: ModelRole;
+}
+
+export interface ModelRuleTarget {
+  arn: string;
+  retryPolicy?: { maximumEventAgeInSeconds?: number; maximumRetryAttempts?: number };
+  deadLetterArn?: string;
+}
+
+export interface ModelRule {
+  name: string;
+  pattern: Record<string, unknown>;
+  targets: ModelRuleTarget[];
+}
+
+export interface ModelRoute {
+  routeKey: string;
+  authorizationType: string;
+  /** The function the route's integration invokes. */
+  functionArn: string;
+}
+
+export interface StackModel {
+  region: string;
+  account: string;
+  functions: ModelFunction[];
+  stateMachine: { name: string; arn: string; definition: string; role: ModelRole };
+  rules: ModelRule[];
+  /** Who may invoke each function (its resource policy): principal and source ARN. */
+  permissions: Array<{ functionName: string; principal: string; action: string; sourceArn?: string }>;
+  api: { id: string; stage: string; routes: ModelRoute[]; approverRole?: ModelRole };
+  topic: { name: string; arn: string };
+  table: {
+    name: string;
+    arn: string;
+    hashKey: string;
+    rangeKey?: string;
+    attributes: Array<{ name: string; type: string }>;
+    ttlAttribute?: string;
+  };
+  parameters: Array<{ name: string; type: string; tier: string; value: string }>;
+  deadLetterQueue?: { name: string; arn: string };
+  /** The tag the managers carry for the deployer's StartSession policy. */
+  instanceTag: { key: string; value: string };
+}
+
+export interface ModelOptions {
+  /** The stack configuration, as `pulumi config` holds it (keys without a namespace are the project's). */
+  config: Record<string, unknown>;
+  region: string;
+  account: string;
+  stack?: string;
+}
+
+/**
+ * Runs the Pulumi program under mocks with `options.config` and returns what it declares.
+ * @throws Error with the program's own message when the configuration or the program is wrong
+ */
+export async function loadStackModel(options: ModelOptions): Promise<StackModel> {
+  const child = spawn(
+    join(ROOT, 'node_modules', '.bin', 'node'),
+    ['--import', 'tsx', join(ROOT, 'local', 'twin', 'model-main.ts')],
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdin.end(JSON.stringify({ stack: 'local', ...options }));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  const marker = stdout.lastIndexOf('\n@@model ');
+  if (code !== 0 || marker < 0) {
+    const reason = stderr.trim().split('\n').slice(-20).join('\n');
+    throw new Error(`the Pulumi program did not yield a model (exit ${code}): ${reason}`);
+  }
+  return JSON.parse(stdout.slice(marker + '\n@@model '.length)) as StackModel;
+}
