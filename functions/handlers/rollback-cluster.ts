@@ -7,9 +7,6 @@ import * as z from '../lib/zod.js';
 const input = z.extend(withCluster, { progressDeadlineSeconds: z.int().check(z.gte(0)) });
 
 /** RollbackCluster: restores the cluster's service from its snapshot and removes the canary. */
-export const handler = stepHandler(
-  'RollbackCluster',
-  input,
-  { engines, now, record },
-  (deps, i, signal) => rollbackStep(deps, i, signal),
+export const handler = stepHandler('RollbackCluster', input, { engines, now, record }, (deps, i, signal) =>
+  rollbackStep(deps, i, signal),
 );

@@ -92,10 +92,10 @@ export class DynamoDbStandIn {
   }
 
   /** Answers one DynamoDB request: forwarded to dynalite, or the TTL actions answered here. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, preread?: Buffer): Promise<void> {
     let body: Buffer;
     try {
-      body = await readBody(req);
+      body = preread ?? (await readBody(req));
     } catch {
       res.destroy();
       return;

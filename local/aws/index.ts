@@ -3,7 +3,13 @@ export { DYNAMODB_TARGET_PREFIX, DynamoDbStandIn, type TimeToLiveDescription } f
 export { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
 export { QueryError, QueryRouter } from './query.js';
 export { type Manifest, RegistryClient, RegistryError, type RegistryOptions } from './registry-client.js';
-export { type AwsStandIn, type AwsStandInOptions, startAwsStandIn } from './server.js';
+export {
+  type AwsStandIn,
+  type AwsStandInIam,
+  type AwsStandInIamOptions,
+  type AwsStandInOptions,
+  startAwsStandIn,
+} from './server.js';
 export { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend, SfnBackendError } from './sfn.js';
 export {
   type PublishedMessage,

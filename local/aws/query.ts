@@ -61,10 +61,11 @@ export class QueryRouter {
     return [...this.handlers.keys()];
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** @param preread the body, when the server has read it already */
+  async handle(req: IncomingMessage, res: ServerResponse, preread?: Buffer): Promise<void> {
     const requestId = randomUUID();
     try {
-      const body = await readBody(req);
+      const body = preread === undefined ? await readBody(req) : preread.toString('utf8');
       const url = new URL(req.url ?? '/', 'http://stand-in');
       const params = req.method === 'GET' ? url.searchParams : new URLSearchParams(body);
       const authorization = req.headers.authorization;

@@ -1,6 +1,8 @@
 import http, { type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { AwsJsonError, AwsJsonRouter } from '../ssm/aws-json.js';
+import { type IamDecisionRecord, IamGate, type IamRefusal } from '../iam/gate.js';
+import type { PolicyDocument, Principal, ResolvedPrincipal } from '../iam/principals.js';
+import { AwsJsonError, AwsJsonRouter, type PreparedRequest } from '../ssm/aws-json.js';
 import type { Faults } from '../ssm/faults.js';
 import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
 import { registerSessionActions } from '../ssm/session-actions.js';
@@ -9,7 +11,7 @@ import { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
 import type { RegistryOptions } from './registry-client.js';
 import { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend } from './sfn.js';
 import { SnsStandIn } from './sns.js';
-import { ParameterStore, registerParameterActions } from './ssm-parameters.js';
+import { ParameterStore, parseReference, registerParameterActions, underPath } from './ssm-parameters.js';
 
 /**
  * One HTTP server standing in for every AWS API the deployer calls, so that the production code
@@ -24,7 +26,29 @@ import { ParameterStore, registerParameterActions } from './ssm-parameters.js';
  * - form-encoded POSTs (the Query protocol): SNS;
  * - /v1/control-channel and /v1/data-channel (websockets, and CreateDataChannel): the message
  *   gateway the SSM agents and the tunnel client talk to.
+ *
+ * With `iam`, every API request (not the message gateway's) must be signed (SigV4) by one of the
+ * principals given, and is authorized against that principal's identity-based policies before the
+ * service sees it (local/iam): the service's own authentication and AccessDenied errors otherwise.
  */
+
+export interface AwsStandInIamOptions {
+  /** The callers: access keys, identities and identity-based policies. */
+  principals: Principal[];
+}
+
+/** The IAM side of a stand-in started with `iam`. */
+export interface AwsStandInIam {
+  /** Every authorization decision, oldest first (the last 10 000). */
+  readonly decisions: readonly IamDecisionRecord[];
+  /** Requests refused for their signature (unsigned, unknown key, bad signature, expired). */
+  readonly refusals: readonly IamRefusal[];
+  /** Replaces a principal's identity-based policies; effective from its next call. */
+  setPolicies(accessKeyId: string, policies: PolicyDocument[]): void;
+  /** Adds (or replaces) a principal. */
+  addPrincipal(principal: Principal): void;
+  principal(accessKeyId: string): ResolvedPrincipal | undefined;
+}
 
 export interface AwsStandInOptions {
   /** Address to listen on (default 127.0.0.1; the fleet's 10.x.0.1 in the local runtime). */
@@ -41,6 +65,16 @@ export interface AwsStandInOptions {
   sfn?: SfnBackend;
   /** The distribution registry behind ECR; without it the ECR actions are not served. */
   registry?: RegistryOptions;
+  /**
+   * IAM enforcement: SigV4 verification and authorization of every API call. Without it any
+   * credentials will do (only unsigned calls are refused), as before.
+   */
+  iam?: AwsStandInIamOptions;
+  /**
+   * The tags of managed instances, by target (i-… or mi-…): StartSession's condition keys
+   * ssm:resourceTag/<key> and aws:ResourceTag/<key> under `iam`.
+   */
+  instanceTags?: Record<string, Record<string, string>>;
   log?: (message: string) => void;
 }
 
@@ -64,6 +98,10 @@ export interface AwsStandIn {
   readonly ecr: EcrStandIn | undefined;
   /** DynamoDB (dynalite in memory behind this endpoint). */
   readonly dynamodb: DynamoDbStandIn;
+  /** IAM enforcement; undefined when started without `iam`. */
+  readonly iam: AwsStandInIam | undefined;
+  /** Sets (replaces) a managed instance's tags. */
+  setInstanceTags(target: string, tags: Record<string, string>): void;
   /** Attaches (or detaches) the Step Functions backend. */
   setSfnBackend(backend: SfnBackend | undefined): void;
   waitForAgent(target: string, timeoutMs?: number): Promise<void>;
@@ -86,9 +124,49 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     log,
   });
   const ssm = new AwsJsonRouter('AmazonSSM');
-  registerSessionActions(ssm, gateway);
+  /** Who started each session (aws:userid) and where: the tags IAM checks on Resume/TerminateSession. */
+  const sessionOwners = new Map<string, { ownerUserId: string; target: string }>();
+  registerSessionActions(ssm, gateway, undefined, {
+    onSessionStarted: ({ sessionId, target, caller }) => {
+      if (caller !== undefined) sessionOwners.set(sessionId, { ownerUserId: caller.userId, target });
+    },
+  });
   const parameters = new ParameterStore({ region, accountId });
   registerParameterActions(ssm, parameters);
+  const instanceTags = new Map(
+    Object.entries(options.instanceTags ?? {}).map(([target, tags]) => [target, { ...tags }]),
+  );
+  const iam =
+    options.iam === undefined
+      ? undefined
+      : new IamGate({
+          principals: options.iam.principals,
+          accountId,
+          log,
+          environment: {
+            instanceTags: (target) => instanceTags.get(target),
+            session: (sessionId) => sessionOwners.get(sessionId),
+            parameterName: (reference) => {
+              try {
+                return parseReference(parameters, reference).name;
+              } catch {
+                return undefined;
+              }
+            },
+            parameter: (name) => {
+              const stored = parameters.get(name);
+              return stored === undefined
+                ? undefined
+                : { type: stored.type, ...(stored.keyId === undefined ? {} : { keyId: stored.keyId }) };
+            },
+            parametersUnder: (path, recursive) =>
+              underPath(parameters, path, recursive).map((stored) => ({
+                name: stored.name,
+                type: stored.type,
+                ...(stored.keyId === undefined ? {} : { keyId: stored.keyId }),
+              })),
+          },
+        });
 
   let sfnBackend = options.sfn;
   const sfn = new AwsJsonRouter(SFN_TARGET_PREFIX);
@@ -114,17 +192,17 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   ];
 
   const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    if (gateway.handleHttp(req, res)) return;
+  /** Hands a request to its service; `prepared` when IAM has read the body and verified the caller. */
+  const route = (req: http.IncomingMessage, res: ServerResponse, prepared: PreparedRequest = {}): void => {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string') {
       if (dynamodb.matches(req)) {
-        void dynamodb.handle(req, res);
+        void dynamodb.handle(req, res, prepared.body);
         return;
       }
       const match = jsonRouters.find(({ router }) => router.matches(req));
       if (match !== undefined) {
-        void match.router.handle(req, match.json10 ? asJson10(res) : res);
+        void match.router.handle(req, match.json10 ? asJson10(res) : res, prepared);
         return;
       }
       const service = target.split('.')[0] ?? target;
@@ -142,7 +220,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       (req.method === 'POST' && contentType.startsWith('application/x-www-form-urlencoded')) ||
       (req.method === 'GET' && url.searchParams.has('Action'))
     ) {
-      void sns.router.handle(req, res);
+      void sns.router.handle(req, res, prepared.body);
       return;
     }
     if (req.method === 'GET' && url.pathname === '/_stand-in/health') {
@@ -163,6 +241,24 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     sendJsonError(
       res,
       new AwsJsonError('UnknownOperationException', `nothing is served at ${req.method} ${req.url}`, 404),
+    );
+  };
+  const server = http.createServer((req, res) => {
+    if (gateway.handleHttp(req, res)) return;
+    if (iam === undefined || !iam.guards(req)) {
+      route(req, res);
+      return;
+    }
+    iam.admit(req, res).then(
+      (admitted) => {
+        if (admitted !== undefined) route(req, res, admitted);
+      },
+      (error: unknown) => {
+        log(`iam: the request could not be checked: ${String(error)}`);
+        if (res.headersSent) res.destroy();
+        else
+          sendJsonError(res, new AwsJsonError('InternalFailure', 'the request could not be authorized', 500));
+      },
     );
   });
   server.on('connection', (socket) => {
@@ -205,6 +301,19 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     sns,
     ecr,
     dynamodb,
+    iam:
+      iam === undefined
+        ? undefined
+        : {
+            decisions: iam.decisions,
+            refusals: iam.refusals,
+            setPolicies: (accessKeyId, policies) => iam.setPolicies(accessKeyId, policies),
+            addPrincipal: (principal) => iam.addPrincipal(principal),
+            principal: (accessKeyId) => iam.principals.get(accessKeyId),
+          },
+    setInstanceTags: (target, tags) => {
+      instanceTags.set(target, { ...tags });
+    },
     setSfnBackend: (backend) => {
       sfnBackend = backend;
     },

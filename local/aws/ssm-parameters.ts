@@ -41,7 +41,10 @@ export interface PutParameterInput {
   keyId?: string;
   tier?: ParameterTier | 'Intelligent-Tiering';
   dataType?: string;
-  /** Who made the change (LastModifiedUser); the caller's access key id through the API. */
+  /**
+   * Who made the change (LastModifiedUser): the verified caller's ARN, or a user name (the access
+   * key id through the API when IAM is off).
+   */
   user?: string;
 }
 
@@ -174,7 +177,9 @@ export class ParameterStore {
       value: input.value,
       version: (existing?.version ?? 0) + 1,
       lastModifiedDate: new Date(),
-      lastModifiedUser: `arn:aws:iam::${this.accountId}:user/${input.user ?? 'stand-in'}`,
+      lastModifiedUser: input.user?.startsWith('arn:')
+        ? input.user
+        : `arn:aws:iam::${this.accountId}:user/${input.user ?? 'stand-in'}`,
       arn: this.arnOf(input.name),
       dataType,
       tier,
@@ -260,7 +265,10 @@ function matchesPattern(pattern: string, value: string): boolean {
 }
 
 /** A Name member: a name or an ARN, with an optional `:version` or `:label` selector. */
-function parseReference(store: ParameterStore, reference: string): { name: string; selector?: string } {
+export function parseReference(
+  store: ParameterStore,
+  reference: string,
+): { name: string; selector?: string } {
   let text = reference;
   let fromArn = false;
   if (text.startsWith('arn:')) {
@@ -308,7 +316,7 @@ function resolve(
 }
 
 /** Parameters under a path: direct children only, or the whole subtree with `recursive`. */
-function underPath(store: ParameterStore, path: string, recursive: boolean): StoredParameter[] {
+export function underPath(store: ParameterStore, path: string, recursive: boolean): StoredParameter[] {
   const prefix = path.endsWith('/') ? path : `${path}/`;
   return store.list().filter((parameter) => {
     if (!parameter.name.startsWith(prefix)) return false;
@@ -535,7 +543,12 @@ export function registerParameterActions(router: AwsJsonRouter, store: Parameter
       ...(keyId === undefined ? {} : { keyId }),
       ...(tier === undefined ? {} : { tier }),
       ...(dataType === undefined ? {} : { dataType }),
-      ...(context.accessKeyId === undefined ? {} : { user: context.accessKeyId }),
+      // AWS records the caller's ARN; without verified callers the access key id stands in for it.
+      ...(context.caller !== undefined
+        ? { user: context.caller.arn }
+        : context.accessKeyId === undefined
+          ? {}
+          : { user: context.accessKeyId }),
     });
     return { Version: result.version, Tier: result.tier };
   });

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { signedFetch } from '../apigw/client.js';
 import { down } from '../fleet/fleet.js';
 import { resolveOptions } from '../fleet/layout.js';
 
@@ -26,6 +27,8 @@ interface RuntimeInfo {
   topicArn: string;
   env: Record<string, string>;
   registry: string;
+  /** The HTTP API and the credentials of the release manager the CLI signs as. */
+  api: { url: string; credentials: { accessKeyId: string; secretAccessKey: string } };
 }
 
 async function running(): Promise<RuntimeInfo | undefined> {
@@ -74,6 +77,7 @@ async function upCommand(clusters: number): Promise<number> {
   }
   console.log(`the deployer runs locally (pid ${info.pid}, log ${logFile}):
   AWS APIs (SSM, SNS, Step Functions, ECR)  ${info.env.AWS_ENDPOINT_URL}
+  HTTP API (IAM-signed)                     ${info.api.url}
   state machine                             ${info.stateMachineArn}
   registry (ECR stand-in)                   ${info.registry}
   service "web" runs on every cluster; the policy deploys tags v* of repository demo (local/runtime/config.json)
@@ -130,20 +134,15 @@ async function decisionCommand(
     console.error(`${action} needs a deployment id (see npm run local -- executions)`);
     return 2;
   }
-  Object.assign(process.env, info.env);
-  const { handler } = await import('../../functions/handlers/api.js');
-  const res = await (
-    handler as unknown as (e: unknown, c: unknown) => Promise<{ statusCode: number; body: string }>
-  )(
-    {
-      pathParameters: { id, action },
-      body: reason ? JSON.stringify({ reason }) : undefined,
-      requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::000000000000:user/local-operator' } } },
-    },
-    { getRemainingTimeInMillis: () => 10_000, functionName: 'swarm-deployer-api', awsRequestId: 'cli' },
-  );
-  console.log(`${res.statusCode} ${res.body}`);
-  return res.statusCode < 300 ? 0 : 1;
+  // Through the HTTP API, signed (SigV4) as the release manager the runtime issued credentials to.
+  const res = await signedFetch(`${info.api.url}/deployments/${encodeURIComponent(id)}/${action}`, {
+    method: 'POST',
+    region: info.env.AWS_REGION as string,
+    credentials: info.api.credentials,
+    ...(reason ? { body: JSON.stringify({ reason }), headers: { 'content-type': 'application/json' } } : {}),
+  });
+  console.log(`${res.status} ${res.text}`);
+  return res.status < 300 ? 0 : 1;
 }
 
 async function main(argv: string[]): Promise<number> {

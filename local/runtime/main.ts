@@ -42,6 +42,8 @@ rt.engine.onStatusChange((e) =>
 );
 rt.aws.sns.onPublish((m) => log(`SNS ${m.subject ?? ''}`));
 
+// The release manager the CLI signs API calls as (the approver role's permissions).
+const releaseManager = rt.user('local-operator');
 await writeFile(
   join(rt.fleet.stateDir, 'runtime.json'),
   JSON.stringify(
@@ -51,6 +53,13 @@ await writeFile(
       topicArn: rt.topicArn,
       env: rt.env,
       registry: rt.fleet.registry.address,
+      api: {
+        url: rt.api.url,
+        credentials: {
+          accessKeyId: releaseManager.accessKeyId,
+          secretAccessKey: releaseManager.secretAccessKey,
+        },
+      },
     },
     null,
     2,

@@ -1,15 +1,24 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { type ParameterTier, type ParameterType, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { type Credentials, signedFetch } from '../apigw/client.js';
+import { type HttpApi, startHttpApi } from '../apigw/http-api.js';
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
-import { LocalFunction } from '../twin/lambda.js';
-import { loadStackModel, type ModelRole, type StackModel } from '../twin/model.js';
+import {
+  authorize,
+  type PolicyDocument,
+  type Principal,
+  resolvePrincipal,
+  rolePrincipal,
+} from '../iam/index.js';
+import { FunctionError, LocalFunction } from '../twin/lambda.js';
+import { loadStackModel, type StackModel } from '../twin/model.js';
 import { type EventBusTarget, LocalEventBus } from './eventbridge/index.js';
 import { type RegistryEventListener, startRegistryEventListener } from './registry-events/index.js';
 import { type TaskHandler, WorkflowEngine, type WorkflowEngineOptions } from './workflow/index.js';
@@ -32,17 +41,6 @@ export interface LocalRuntimeOptions {
   log?: (line: string) => void;
 }
 
-/** Credentials the twin issued, and whose they are. */
-export interface IssuedCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-  /** The principal: an assumed-role session or an IAM user. */
-  arn: string;
-  /** aws:userid: `<role id>:<session name>` for a role session, the user id for a user. */
-  userId: string;
-}
-
 export interface LocalRuntime {
   fleet: FleetStatus;
   aws: AwsStandIn;
@@ -63,21 +61,50 @@ export interface LocalRuntime {
     region: string;
     credentials: { accessKeyId: string; secretAccessKey: string };
   };
-  /** The credentials each function runs with, by function name. */
-  functionCredentials: Map<string, IssuedCredentials>;
+  /** The principal (role session, credentials, policies) each function runs as, by function name. */
+  functionPrincipals: Map<string, Principal>;
+  /** The HTTP API (API Gateway stand-in, IAM authorization) as the stack declares it. */
+  api: HttpApi;
+  /**
+   * Credentials for an IAM user of the account (created on first use), with `policies` as its
+   * identity-based policies (default: the API approver role's, what a release manager holds).
+   */
+  user(name: string, policies?: PolicyDocument[]): Principal;
+  /** Calls the HTTP API signed as `caller` (unsigned without one): status and parsed JSON body. */
+  callApi(
+    method: string,
+    path: string,
+    caller: Credentials | undefined,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   stop(): Promise<void>;
 }
 
-/** Temporary credentials for a role session, as STS would issue them (ASIA… key, session token). */
-function roleSession(role: ModelRole, session: string): IssuedCredentials {
-  const roleId = `AROA${createHash('sha256').update(role.arn).digest('hex').slice(0, 17).toUpperCase()}`;
-  return {
-    accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
-    secretAccessKey: randomBytes(30).toString('base64'),
-    sessionToken: randomBytes(48).toString('base64'),
-    arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role.name}/${session}`,
-    userId: `${roleId}:${session}`,
-  };
+const ADMINISTRATOR: PolicyDocument = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+};
+
+/** Whether an ARN pattern with `*` wildcards (a resource policy's SourceArn) matches `arn`. */
+function matchesArn(pattern: string, arn: string): boolean {
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+  return re.test(arn);
+}
+
+/** Whether a function's resource policy (lambda.Permission) lets `principal` from `sourceArn` invoke it. */
+function permitted(model: StackModel, functionName: string, principal: string, sourceArn: string): boolean {
+  return model.permissions.some(
+    (p) =>
+      p.functionName === functionName &&
+      p.principal === principal &&
+      p.action === 'lambda:InvokeFunction' &&
+      (p.sourceArn === undefined || matchesArn(p.sourceArn, sourceArn)),
+  );
 }
 
 /**
@@ -116,9 +143,44 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   });
   options.editModel?.(model);
 
+  // Every caller of the AWS APIs, as IAM would know it: the operator (an administrator, who also
+  // stands for Pulumi creating the stack), and each function's execution role session.
+  const operator: Principal = {
+    accessKeyId: 'AKIALOCALOPERATOR000',
+    secretAccessKey: randomBytes(30).toString('base64'),
+    arn: `arn:aws:iam::${ACCOUNT}:user/operator`,
+    account: ACCOUNT,
+    policies: [ADMINISTRATOR],
+  };
+  const functionPrincipals = new Map<string, Principal>();
+  for (const fn of model.functions)
+    functionPrincipals.set(
+      fn.name,
+      rolePrincipal({
+        account: ACCOUNT,
+        roleName: fn.role.name,
+        sessionName: fn.name,
+        policies: fn.role.policies.map((p) => p.document),
+        sessionToken: randomBytes(48).toString('base64'),
+      }),
+    );
+  const stateMachineRole = resolvePrincipal(
+    rolePrincipal({
+      account: ACCOUNT,
+      roleName: model.stateMachine.role.name,
+      sessionName: model.stateMachine.name,
+      policies: model.stateMachine.role.policies.map((p) => p.document),
+    }),
+  );
+
   const fleet = await up(options.fleet ?? {}, log);
   const host = new URL(fleet.registry.eventsUrl).hostname;
   const aws = await startAwsStandIn({
+    iam: { principals: [operator, ...functionPrincipals.values()] },
+    // The managers carry the tag the deployer's StartSession policy names.
+    instanceTags: Object.fromEntries(
+      fleet.clusters.map((c) => [c.target, { [model.instanceTag.key]: model.instanceTag.value }]),
+    ),
     host,
     port: AWS_PORT,
     region: REGION,
@@ -130,11 +192,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       password: fleet.registry.password,
     },
   });
-  const operator = {
-    accessKeyId: 'AKIALOCALOPERATOR000',
-    secretAccessKey: randomBytes(30).toString('base64'),
+  const clientConfig = {
+    endpoint: aws.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: operator.accessKeyId, secretAccessKey: operator.secretAccessKey },
   };
-  const clientConfig = { endpoint: aws.endpoint, region: REGION, credentials: operator };
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL: aws.endpoint,
     AWS_REGION: REGION,
@@ -186,10 +248,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   // The functions: each runs its bundle with the model's environment and its own role session.
   const functions = new Map<string, LocalFunction>();
-  const functionCredentials = new Map<string, IssuedCredentials>();
   for (const fn of model.functions) {
-    const credentials = roleSession(fn.role, fn.name);
-    functionCredentials.set(fn.name, credentials);
+    const credentials = functionPrincipals.get(fn.name) as Principal;
     functions.set(
       fn.name,
       new LocalFunction(fn, {
@@ -219,9 +279,21 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
 
   const engine = new WorkflowEngine({ region: REGION, accountId: ACCOUNT, ...options.engine });
+  // Each Task invokes its function as the state machine's role: lambda:InvokeFunction must be allowed.
   const handlers: Record<string, TaskHandler> = {};
   for (const [name, fn] of functions)
-    handlers[name] = (event, ctx) => fn.invoke(event, { requestId: ctx.awsRequestId, signal: ctx.signal });
+    handlers[name] = async (event, ctx) => {
+      const decision = await authorize(stateMachineRole, {
+        action: 'lambda:InvokeFunction',
+        resource: fn.model.arn,
+      });
+      if (!decision.allowed)
+        throw new FunctionError(
+          'Lambda.AWSLambdaException',
+          `${decision.message} (Service: Lambda, Status Code: 403)`,
+        );
+      return fn.invoke(event, { requestId: ctx.awsRequestId, signal: ctx.signal });
+    };
   const { stateMachineArn } = await engine.registerStateMachine({
     name: model.stateMachine.name,
     definition: model.stateMachine.definition,
@@ -245,7 +317,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         (t): EventBusTarget => ({
           id: t.arn,
           deliver: async (event) => {
-            await functionByArn(t.arn).invoke(event, { requestId: String(event.id) });
+            // EventBridge invokes a Lambda target under the function's resource policy.
+            const fn = functionByArn(t.arn);
+            const ruleArn = `arn:aws:events:${REGION}:${ACCOUNT}:rule/${rule.name}`;
+            if (!permitted(model, fn.name, 'events.amazonaws.com', ruleArn))
+              throw new Error(`${fn.name} does not permit events.amazonaws.com from ${ruleArn} to invoke it`);
+            await fn.invoke(event, { requestId: String(event.id) });
           },
           ...(t.retryPolicy
             ? {
@@ -281,6 +358,64 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
     onError: (err) => log(`registry event: ${(err as Error).message}`),
   });
+  // The HTTP API: its routes invoke their functions (under the resource policy API Gateway needs),
+  // callers are identified by SigV4 and authorized for execute-api:Invoke by their own policies.
+  const users = new Map<string, Principal>();
+  const callers = new Map<string, Principal>([[operator.accessKeyId, operator]]);
+  const apiArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:${model.api.id}`;
+  const api = await startHttpApi({
+    host: '127.0.0.1',
+    region: REGION,
+    accountId: ACCOUNT,
+    apiId: model.api.id,
+    stage: model.api.stage,
+    routes: model.api.routes.map((r) => ({
+      routeKey: r.routeKey,
+      authorizationType: r.authorizationType === 'AWS_IAM' ? 'AWS_IAM' : 'NONE',
+      invoke: async (event, ctx) => {
+        const fn = functionByArn(r.functionArn);
+        const source = `${apiArn}/${model.api.stage}/${event.requestContext.http.method}${event.rawPath}`;
+        if (!permitted(model, fn.name, 'apigateway.amazonaws.com', source))
+          throw new Error(`${fn.name} does not permit API Gateway from ${source} to invoke it`);
+        return fn.invoke(event, { requestId: ctx.requestId, signal: ctx.signal });
+      },
+    })),
+    callers: {
+      lookup: (accessKeyId) => {
+        const p = callers.get(accessKeyId);
+        return p
+          ? {
+              secretAccessKey: p.secretAccessKey,
+              ...(p.sessionToken ? { sessionToken: p.sessionToken } : {}),
+              arn: p.arn,
+              userId: resolvePrincipal(p).userId,
+              account: ACCOUNT,
+              policies: p.policies,
+            }
+          : undefined;
+      },
+    },
+    authorize: async (caller, request) => {
+      const p = callers.get(caller.accessKeyId);
+      if (!p) return false;
+      return (await authorize(p, request)).result;
+    },
+  });
+  const user = (name: string, policies?: PolicyDocument[]): Principal => {
+    const existing = users.get(name);
+    if (existing && !policies) return existing;
+    const created: Principal = {
+      accessKeyId: existing?.accessKeyId ?? `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: existing?.secretAccessKey ?? randomBytes(30).toString('base64'),
+      arn: `arn:aws:iam::${ACCOUNT}:user/${name}`,
+      account: ACCOUNT,
+      policies: policies ?? model.api.approverRole?.policies.map((p) => p.document) ?? [],
+    };
+    users.set(name, created);
+    callers.set(created.accessKeyId, created);
+    return created;
+  };
+
   log(
     `local twin up: ${functions.size} functions from their bundles, AWS stand-in ${aws.endpoint}, state machine ${stateMachineArn}, registry events ${registryEvents.url}`,
   );
@@ -297,8 +432,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     topicArn,
     env,
     clientConfig,
-    functionCredentials,
+    functionPrincipals,
+    api,
+    user,
+    async callApi(method, path, caller, body) {
+      const res = await signedFetch(`${api.url}${path}`, {
+        method,
+        region: REGION,
+        ...(caller ? { credentials: caller } : {}),
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+      return { status: res.status, body: JSON.parse(res.text || '{}') as Record<string, unknown> };
+    },
     async stop() {
+      await api.close();
       await registryEvents.close();
       await bus.close();
       await engine.close();

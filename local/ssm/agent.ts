@@ -16,17 +16,22 @@ import {
   PayloadType,
 } from '../../functions/lib/ssm/message.js';
 import { SmuxSession, type SmuxStream } from '../../functions/lib/ssm/smux.js';
-import { agentCompareVersions, VERSION_THRESHOLDS } from '../../functions/lib/ssm/version.js';
+import {
+  agentCompareVersions,
+  agentPortSession,
+  VERSION_THRESHOLDS,
+} from '../../functions/lib/ssm/version.js';
 import { type SessionDocumentContent, substituteProperties } from './documents.js';
 
 /**
  * A stand-in for amazon-ssm-agent's Session Manager side, port plugin only. It keeps an
  * outbound control channel to the message gateway, and for each session: opens the data
  * channel, runs the handshake (HandshakeRequest with the document's properties), picks mux or
- * basic port forwarding from the client's version as port.go does, dials localhost:<portNumber>
- * (or the document's host, after the deny list) per smux stream or per connection, and ends the
- * session on the TerminateSession flag or channel_closed. Acks and resends are the same
- * DataChannel the production client runs.
+ * basic port forwarding from its own version and the client's as the real agent does
+ * (agentPortSession), dials localhost:<portNumber> (or the document's host, after the deny list)
+ * per smux stream or per connection, and ends the session on the TerminateSession flag or
+ * channel_closed. Acks and resends are the DataChannel the production client runs, in its agent
+ * role: the real agent's resend rule (the oldest unacknowledged message, once per 100 ms tick).
  */
 
 export interface StartAgentOptions {
@@ -34,7 +39,10 @@ export interface StartAgentOptions {
   mgsUrl: string;
   /** The managed instance id this agent registers as (mi-… or i-…). */
   target: string;
-  /** Reported in the HandshakeRequest (default 3.3.1142.0). */
+  /**
+   * Reported in the HandshakeRequest and the control channel (default 3.3.1142.0). It is also the
+   * build the stand-in behaves as: 3.0.196.0 and older have no mux (basic port forwarding only).
+   */
   agentVersion?: string;
   /** Ask the client for KMSEncryption (the real agent never does for Port; for testing refusals). */
   requestEncryption?: boolean;
@@ -44,8 +52,6 @@ export interface StartAgentOptions {
   handshakeTimeoutMs?: number;
   /** Extra addresses to refuse, next to DefaultDeniedPortForwardingRemoteIPs. */
   deniedIps?: string[];
-  /** Resend exactly as upstream (the oldest message, once per tick) instead of the faster default. */
-  faithfulResend?: boolean;
   /** Resolve only once the control channel is open (default true). */
   waitForConnection?: boolean;
   log?: (message: string) => void;
@@ -390,9 +396,8 @@ class AgentSession {
       onStreamMessage: (message) => this.onStreamMessage(message),
       onChannelClosed: () => this.cancel(),
       onFailure: (error) => this.cancel(error.message),
-      faithful: this.agent.options.faithfulResend ?? false,
-      // The agent's buffer capacity is 100000; it never gives up on a peer.
-      ackTimeoutMs: 24 * 60 * 60 * 1000,
+      // The agent role resends as ResendStreamDataMessageScheduler does and never gives up
+      // (amazon-ssm-agent has no resend limit); IncomingMessageBufferCapacity is 100000.
       incomingCapacity: 100_000,
     });
     await this.connectWebSocket();
@@ -443,7 +448,8 @@ class AgentSession {
       try {
         await this.connectWebSocket();
         this.reconnecting = false;
-        this.dataChannel?.retransmitAll();
+        // Nothing is resent at once: datachannel.go Reconnect only reopens the websocket, and the
+        // scheduler goes on resending the oldest unacknowledged message once per tick.
         return;
       } catch {
         // try again
@@ -642,18 +648,14 @@ class AgentSession {
     const finished = new Promise<string>((resolve, reject) => {
       this.cancelWaiter = () => resolve(this.cancelOutput);
       const end = (error?: Error): void => (error === undefined ? resolve('') : reject(error));
-      const useMux =
-        parameters.type === 'LocalPortForwarding' &&
-        agentCompareVersions(this.clientVersion, VERSION_THRESHOLDS.muxSupportedClientVersion) >= 0;
-      if (useMux) {
+      const agentVersion = this.agent.options.agentVersion ?? STAND_IN_AGENT_VERSION;
+      const mode = agentPortSession(agentVersion, this.clientVersion, parameters.type);
+      this.agent.log(
+        `agent ${this.agent.target}: session ${this.sessionId} ${mode} (agent ${agentVersion}, client ${this.clientVersion})`,
+      );
+      if (mode === 'mux') {
         this.port = this.startMux(dial, end);
-        this.agent.log(
-          `agent ${this.agent.target}: session ${this.sessionId} mux (client ${this.clientVersion})`,
-        );
       } else {
-        this.agent.log(
-          `agent ${this.agent.target}: session ${this.sessionId} basic (client ${this.clientVersion})`,
-        );
         this.startBasic(dial, parameters.type, end).then(
           (port) => {
             this.port = port;
@@ -813,8 +815,17 @@ class AgentSession {
         }
         if (message.payloadType === PayloadType.Flag) {
           const flag = decodeFlagPayload(message.payload);
-          if (flag === PayloadFlag.DisconnectToPort) connection?.destroy();
-          else if (flag === PayloadFlag.TerminateSession) this.cancel();
+          if (flag === PayloadFlag.DisconnectToPort) {
+            // The client's connection closed: close ours and redial on its next data. Marked at
+            // once (port_basic.go sets reconnectToPort when its read fails right after Stop), so
+            // data that follows the flag goes to a new connection, never to the closed one.
+            const closing = connection;
+            if (portType === 'LocalPortForwarding') {
+              connection = undefined;
+              reconnectToPort = true;
+            }
+            closing?.destroy();
+          } else if (flag === PayloadFlag.TerminateSession) this.cancel();
         }
         return true;
       },

@@ -24,8 +24,28 @@ export interface AwsJsonContext {
   requestId: string;
   /** The Host header, for building URLs that point back at this server. */
   host: string;
-  /** The access key id from the Authorization header (not verified). */
+  /** The access key id from the Authorization header (verified only when `caller` is set). */
   accessKeyId: string | undefined;
+  /** The caller whose SigV4 signature the stand-in verified (only when it enforces IAM). */
+  caller?: VerifiedCaller;
+}
+
+/** A caller identified by its SigV4 signature (local/iam). */
+export interface VerifiedCaller {
+  accessKeyId: string;
+  /** arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, or arn:aws:iam::ACCOUNT:user/NAME. */
+  arn: string;
+  /** aws:userid (`ROLEID:SESSION` for a role session). */
+  userId: string;
+  /** The role session name, or the user name. */
+  name: string;
+}
+
+/** What the server already did with a request before handing it to a router. */
+export interface PreparedRequest {
+  /** The body, when the server has read it already (the request stream is then consumed). */
+  body?: Buffer;
+  caller?: VerifiedCaller;
 }
 
 export type AwsJsonHandler = (input: Record<string, unknown>, context: AwsJsonContext) => unknown;
@@ -55,10 +75,10 @@ export class AwsJsonRouter {
     return typeof target === 'string' && target.startsWith(`${this.targetPrefix}.`);
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, prepared: PreparedRequest = {}): Promise<void> {
     const requestId = randomUUID();
     try {
-      const body = await readBody(req);
+      const body = prepared.body ?? (await readBody(req));
       if (req.method !== 'POST')
         throw new AwsJsonError('UnknownOperationException', 'only POST is served', 404);
       const authorization = req.headers.authorization;
@@ -87,7 +107,8 @@ export class AwsJsonRouter {
       const output = await handler(input as Record<string, unknown>, {
         requestId,
         host: req.headers.host ?? 'localhost',
-        accessKeyId: /Credential=([^/,\s]+)/.exec(authorization)?.[1],
+        accessKeyId: prepared.caller?.accessKeyId ?? /Credential=([^/,\s]+)/.exec(authorization)?.[1],
+        ...(prepared.caller === undefined ? {} : { caller: prepared.caller }),
       });
       send(res, 200, requestId, output ?? {});
     } catch (error) {

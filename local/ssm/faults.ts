@@ -58,9 +58,13 @@ export class FaultLink {
   send(frame: Buffer): void {
     if (this.closed) return;
     this.faults.onFrame?.(this.direction, frame);
-    const config = this.faults.activeFor(this.direction);
     const stats = this.faults.stats;
     stats.relayed++;
+    if (this.faults.dropIf?.(this.direction, frame)) {
+      stats.dropped++;
+      return;
+    }
+    const config = this.faults.activeFor(this.direction);
     if (config === undefined) {
       this.emit(frame);
       return;
@@ -128,6 +132,8 @@ export class Faults {
   agentLoss: 'channel_closed' | 'silent' = 'channel_closed';
   /** Sees every binary frame the relay passes on, before faults (for tests and debugging). */
   onFrame: ((direction: FaultDirection, frame: Buffer) => void) | undefined;
+  /** Drops exactly the frames it returns true for (after onFrame, before the random faults). */
+  dropIf: ((direction: FaultDirection, frame: Buffer) => boolean) | undefined;
   private config: FaultConfig | undefined;
   random: () => number = mulberry32(1);
 
@@ -138,8 +144,10 @@ export class Faults {
     this.resetStats();
   }
 
+  /** Ends the random faults and dropIf (onFrame stays). */
   clear(): void {
     this.config = undefined;
+    this.dropIf = undefined;
   }
 
   resetStats(): void {

@@ -1,4 +1,4 @@
-import { AwsJsonError, type AwsJsonRouter, requireString } from './aws-json.js';
+import { AwsJsonError, type AwsJsonRouter, requireString, type VerifiedCaller } from './aws-json.js';
 import {
   BUILTIN_DOCUMENTS,
   DocumentParameterError,
@@ -18,6 +18,7 @@ export function registerSessionActions(
   documents: Map<string, SessionDocument> = new Map(
     BUILTIN_DOCUMENTS.map((document) => [document.name, document]),
   ),
+  hooks: SessionHooks = {},
 ): void {
   router.register('StartSession', (input, context) => {
     const target = requireString(input, 'Target');
@@ -47,14 +48,21 @@ export function registerSessionActions(
         throw new AwsJsonError('ValidationException', error.message);
       throw error;
     }
-    return gateway.startSession({
+    const started = gateway.startSession({
       target,
       documentName,
       document: document.content,
       parameters,
       streamHost: context.host,
-      principal: principalOf(context.accessKeyId),
+      principal:
+        context.caller === undefined ? principalOf(context.accessKeyId) : sessionPrefix(context.caller.name),
     });
+    hooks.onSessionStarted?.({
+      sessionId: started.SessionId,
+      target,
+      ...(context.caller === undefined ? {} : { caller: context.caller }),
+    });
+    return started;
   });
 
   router.register('TerminateSession', (input) => {
@@ -72,8 +80,22 @@ export function registerSessionActions(
   });
 }
 
-/** Session ids start with the caller's name on AWS; the access key id stands in for it here. */
+export interface SessionHooks {
+  /** Called once a session started (the IAM layer records who owns it). */
+  onSessionStarted?(session: { sessionId: string; target: string; caller?: VerifiedCaller }): void;
+}
+
+/**
+ * Session ids start with the caller's name on AWS; without verified callers the access key id
+ * stands in for it.
+ */
 function principalOf(accessKeyId: string | undefined): string {
   const cleaned = (accessKeyId ?? 'stand-in').replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32);
+  return cleaned === '' ? 'stand-in' : cleaned;
+}
+
+/** A verified caller's name (role session name or user name) as a session id prefix. */
+function sessionPrefix(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64);
   return cleaned === '' ? 'stand-in' : cleaned;
 }

@@ -31,8 +31,12 @@ describe('manual approval', () => {
     const rel = await release(rt, { tag: 'v3.0.0' });
     await alertOf(rt, rel.digest, 'awaiting-approval');
     const id = await deploymentIdOf(rt, rel.digest);
-    // The API refuses a caller it cannot identify, and a deployment that is not waiting.
-    expect((await callApi(rt, id, 'approve', undefined)).status).toBe(401);
+    // The API refuses a caller it cannot identify (API Gateway, before the function), and a
+    // deployment that is not waiting.
+    expect(await callApi(rt, id, 'approve', undefined)).toEqual({
+      status: 403,
+      body: { message: 'Forbidden' },
+    });
     expect((await callApi(rt, 'web-v0-000000000000', 'approve', APPROVER)).status).toBe(409);
     // Act
     const res = await callApi(rt, id, 'approve', APPROVER, { reason: 'metrics look fine' });

@@ -186,25 +186,19 @@ export async function runningImages(rt: LocalRuntime): Promise<Record<string, st
   return out;
 }
 
-/** Calls the deployer's HTTP API function as API Gateway (HTTP API, IAM auth) would, as `caller`. */
-export async function callApi(
+/**
+ * Calls the deployer's HTTP API through the API Gateway stand-in, signed (SigV4) as the IAM user
+ * `caller` names (a release manager: the approver role's permissions), or unsigned without one.
+ */
+export function callApi(
   rt: LocalRuntime,
   deploymentId: string,
   action: string,
   caller: string | undefined,
   body?: unknown,
 ) {
-  const event = {
-    version: '2.0',
-    routeKey: 'POST /deployments/{id}/{action}',
-    rawPath: `/deployments/${deploymentId}/${action}`,
-    pathParameters: { id: deploymentId, action },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: { authorizer: caller ? { iam: { userArn: caller } } : undefined },
-  };
-  const res = (await functionOf(rt, 'api').invoke(event)) as { statusCode: number; body: string };
-  return { status: res.statusCode, body: JSON.parse(res.body) as Record<string, unknown> };
+  const user = caller === undefined ? undefined : rt.user(caller.slice(caller.lastIndexOf('/') + 1));
+  return rt.callApi('POST', `/deployments/${deploymentId}/${action}`, user, body);
 }
 
 /** The twin's function for a handler file (functions/handlers/<handler>.ts). */

@@ -13,7 +13,7 @@ function toBuffer(data: SourceData): Buffer {
 }
 
 /** SHA-256 and HMAC-SHA-256 on node:crypto, in the shape @smithy/signature-v4 expects (like @smithy/hash-node). */
-class NodeSha256 implements Hash {
+export class NodeSha256 implements Hash {
   private readonly hash: NodeHash | Hmac;
 
   constructor(secret?: SourceData) {

@@ -22,29 +22,58 @@ export interface SsmLogger {
 }
 
 /**
- * Constants shared by both upstream peers (session-manager-plugin src/config/config.go,
- * amazon-ssm-agent agent/session/config/config.go).
+ * Constants with the same value in both upstream peers (aws/session-manager-plugin
+ * src/config/config.go, aws/amazon-ssm-agent agent/session/config/config.go; same names).
  */
 export const DATA_CHANNEL_DEFAULTS = {
   /** StreamDataPayloadSize: both peers read local data in 1024-byte chunks. */
   chunkSize: 1024,
-  /** ResendSleepInterval. */
+  /** ResendSleepInterval: the resend scheduler looks at its buffer every 100 ms. */
   tickMs: 100,
   /** DefaultRoundTripTime, DefaultRoundTripTimeVariation, DefaultTransmissionTimeout. */
   initialRttMs: 100,
   initialRttVarMs: 0,
   initialRtoMs: 200,
-  /** ClockGranularity and MaxTransmissionTimeout. */
+  /** RTTConstant (1/8) and RTTVConstant (1/4): the smoothing gains of RTT and RTTVAR. */
+  rttGain: 1 / 8,
+  rttVarGain: 1 / 4,
+  /** ClockGranularity (the least margin over RTT) and MaxTransmissionTimeout (the cap); no floor. */
   clockGranularityMs: 10,
   maxRtoMs: 1000,
-  /** The plugin's IncomingMessageBufferCapacity. */
+  /** The plugin's IncomingMessageBufferCapacity (the agent's is 100000). */
   incomingCapacity: 10_000,
 } as const;
 
+/** Constants of the plugin only (aws/session-manager-plugin src/config/config.go). */
+export const PLUGIN_RESEND = {
+  /**
+   * ResendMaxAttempt ("5 minutes / ResendSleepInterval"): after 3000 resends of one message the
+   * plugin terminates the session (streaming.go ResendStreamDataMessageScheduler signals
+   * isStreamMessageResendTimeout; session.go handleStreamMessageResendTimeout calls TerminateSession).
+   */
+  resendMaxAttempt: 3000,
+  /** OutgoingMessageBufferCapacity: beyond it the plugin forgets its oldest unacknowledged message. */
+  outgoingCapacity: 10_000,
+} as const;
+
+/**
+ * Which side this is: the client sends input_stream_data and reads output_stream_data, the agent
+ * the other way round. The role also decides how the side resends (the RTO is computed the same
+ * way for both, see `updateRto`):
+ * - `agent`, exactly amazon-ssm-agent agent/session/datachannel/datachannel.go
+ *   ResendStreamDataMessageScheduler: every ResendSleepInterval, unless paused, the FRONT of
+ *   OutgoingMessageBuffer (the oldest unacknowledged message) is resent when
+ *   time.Since(LastSentTime) > RetransmissionTimeout, and its LastSentTime is stored back; never
+ *   any other message, no fast retransmit, no attempt limit (it resends until the session ends);
+ * - `client`, this project's client (deliberately not the plugin's rule, see docs/ssm-tunnel.md):
+ *   the same tick, RTO and RTT estimate, but a tick resends up to `resendBudget` timed-out
+ *   messages oldest first, a message that three later ones overtook is resent at once (fast
+ *   retransmit, once per message), and the channel fails when the oldest unacknowledged message
+ *   is `ackTimeoutMs` old (the plugin: ResendMaxAttempt resends, about 5 minutes).
+ */
 export type DataChannelRole = 'client' | 'agent';
 
 export interface DataChannelOptions {
-  /** client sends input_stream_data and reads output_stream_data; the agent the other way round. */
   role: DataChannelRole;
   /** Puts one binary frame on the websocket. Frames sent while it is down are resent later. */
   transmit: (frame: Buffer) => void;
@@ -61,15 +90,15 @@ export interface DataChannelOptions {
   windowMessages?: number;
   /** Output chunk size; at most 1024 (the tested path of both upstream peers). */
   chunkSize?: number;
-  /** Fail when the oldest unacknowledged message is older than this. */
+  /**
+   * Fail when the oldest unacknowledged message is older than this (client default 60 s; the
+   * agent role never gives up, as amazon-ssm-agent has no resend limit).
+   */
   ackTimeoutMs?: number;
   /**
-   * Upstream resends only the oldest unacknowledged message, once per 100 ms tick. That is kept
-   * as the timer rule; in addition (default) any message with 3 later messages already acknowledged is
-   * resent at once (fast retransmit), and a tick resends up to `resendBudget` timed-out messages,
-   * oldest first. `faithful: true` restores exactly the upstream rule.
+   * client only: most timed-out messages one tick resends (default 64). The agent role follows
+   * the real agent's rule (see DataChannelRole): the oldest message only, once per tick.
    */
-  faithful?: boolean;
   resendBudget?: number;
   incomingCapacity?: number;
   /** writeOutput callbacks wait while more than this many bytes are queued and not yet in flight. */
@@ -105,7 +134,8 @@ export interface DataChannelStats {
  * One side of a Session Manager data channel: a single outgoing sequence, an outgoing buffer
  * until acknowledged, adaptive retransmission, an out-of-order receive buffer, acknowledgements
  * (duplicates re-acknowledged, in-order data only once delivered) and chunked Output writes.
- * Both the tunnel client and the local agent stand-in run this same class.
+ * Both the tunnel client and the local agent stand-in run this same class; the role picks the
+ * message types and the resend policy (DataChannelRole).
  */
 export class DataChannel {
   readonly stats: DataChannelStats = {
@@ -131,7 +161,6 @@ export class DataChannel {
   private readonly windowMessages: number;
   private readonly chunkSize: number;
   private readonly ackTimeoutMs: number;
-  private readonly faithful: boolean;
   private readonly resendBudget: number;
   private readonly incomingCapacity: number;
   private readonly pendingHighWater: number;
@@ -159,6 +188,7 @@ export class DataChannel {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private flushWaiters: Array<() => void> = [];
+  private queuedWaiters: Array<() => void> = [];
 
   constructor(options: DataChannelOptions) {
     this.role = options.role;
@@ -173,9 +203,9 @@ export class DataChannel {
       options.chunkSize ?? DATA_CHANNEL_DEFAULTS.chunkSize,
       DATA_CHANNEL_DEFAULTS.chunkSize,
     );
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 60_000;
-    this.faithful = options.faithful ?? false;
-    this.resendBudget = this.faithful ? 1 : (options.resendBudget ?? 64);
+    this.ackTimeoutMs =
+      options.ackTimeoutMs ?? (options.role === 'agent' ? Number.POSITIVE_INFINITY : 60_000);
+    this.resendBudget = options.role === 'agent' ? 1 : Math.max(1, options.resendBudget ?? 64);
     this.incomingCapacity = options.incomingCapacity ?? DATA_CHANNEL_DEFAULTS.incomingCapacity;
     this.pendingHighWater = options.pendingHighWaterBytes ?? 256 * 1024;
     this.logger = options.logger;
@@ -288,7 +318,11 @@ export class DataChannel {
     this.deliverInOrder(message, acked);
   }
 
-  /** After a reconnect: resend every unacknowledged message at once, oldest first. */
+  /**
+   * The client after ResumeSession: resend every unacknowledged message at once, oldest first.
+   * Neither upstream peer does this (their Reconnect only reopens the websocket; the scheduler
+   * then resends one message per tick); the agent stand-in therefore does not call it.
+   */
   retransmitAll(): void {
     const now = this.now();
     for (const entry of this.outgoing.values()) {
@@ -296,6 +330,15 @@ export class DataChannel {
       this.stats.resent++;
       this.transmit(entry.frame);
     }
+  }
+
+  /**
+   * Resolves once every byte given to writeOutput is in a sequenced message (sent, or waiting for
+   * the window), so that a message sent next with sendStreamMessage comes after those bytes.
+   */
+  outputQueued(): Promise<void> {
+    if (this.pendingBytes === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.queuedWaiters.push(resolve));
   }
 
   /** Resolves true once everything sent has been acknowledged, or false after `timeoutMs`. */
@@ -332,6 +375,13 @@ export class DataChannel {
     const flushers = this.flushWaiters;
     this.flushWaiters = [];
     for (const flusher of flushers) flusher();
+    this.releaseQueuedWaiters();
+  }
+
+  private releaseQueuedWaiters(): void {
+    const waiters = this.queuedWaiters;
+    this.queuedWaiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   private enqueueMessage(payloadType: number, payload: Buffer, output: boolean): void {
@@ -396,6 +446,7 @@ export class DataChannel {
       this.writeWaiters = [];
       for (const waiter of waiters) waiter();
     }
+    if (this.pendingBytes === 0 && this.queuedWaiters.length > 0) this.releaseQueuedWaiters();
   }
 
   private sendAck(message: ClientMessage): void {
@@ -482,7 +533,7 @@ export class DataChannel {
     this.outgoing.delete(sequence);
     if (entry.output) this.outputInFlight--;
     if (sequence > this.highestAcked) this.highestAcked = sequence;
-    if (!this.faithful) this.fastRetransmit();
+    if (this.role === 'client') this.fastRetransmit();
     if (this.pendingBytes > 0) this.pump();
     if (this.outgoing.size === 0 && this.flushWaiters.length > 0) {
       const flushers = this.flushWaiters;
@@ -491,14 +542,23 @@ export class DataChannel {
     }
   }
 
-  /** RFC 6298 style, as calculateRetransmissionTimeout in both peers (float milliseconds). */
+  /**
+   * calculateRetransmissionTimeout, the same in both peers (aws/session-manager-plugin
+   * src/datachannel/streaming.go, aws/amazon-ssm-agent agent/session/datachannel/datachannel.go),
+   * in float milliseconds where Go uses float64 nanoseconds:
+   *   RTTVAR = (1 − RTTVConstant)·RTTVAR + RTTVConstant·|RTT − sample|   (with the old RTT)
+   *   RTT    = (1 − RTTConstant)·RTT + RTTConstant·sample
+   *   RTO    = min(RTT + max(ClockGranularity, 4·RTTVAR), MaxTransmissionTimeout)
+   * The sample is the time since the message was last sent. Resent messages are sampled too (no
+   * Karn rule upstream). The agent stores LastSentTime back when it resends; the plugin does not
+   * (its scheduler updates a copy of the list element), so the plugin measures from the first send
+   * and, once a message is older than the RTO, resends it at every tick. We follow the agent.
+   */
   private updateRto(sampleMs: number): void {
-    this.rttVarMs = 0.75 * this.rttVarMs + 0.25 * Math.abs(this.rttMs - sampleMs);
-    this.rttMs = 0.875 * this.rttMs + 0.125 * sampleMs;
-    this.rtoMs = Math.min(
-      this.rttMs + Math.max(DATA_CHANNEL_DEFAULTS.clockGranularityMs, 4 * this.rttVarMs),
-      DATA_CHANNEL_DEFAULTS.maxRtoMs,
-    );
+    const { rttGain, rttVarGain, clockGranularityMs, maxRtoMs } = DATA_CHANNEL_DEFAULTS;
+    this.rttVarMs = (1 - rttVarGain) * this.rttVarMs + rttVarGain * Math.abs(this.rttMs - sampleMs);
+    this.rttMs = (1 - rttGain) * this.rttMs + rttGain * sampleMs;
+    this.rtoMs = Math.min(this.rttMs + Math.max(clockGranularityMs, 4 * this.rttVarMs), maxRtoMs);
   }
 
   /** Resends, once each, messages that three later messages overtook (they were most likely lost). */
@@ -519,6 +579,7 @@ export class DataChannel {
     this.fastCursor = limit;
   }
 
+  /** One run of the resend scheduler (every ResendSleepInterval); see DataChannelRole. */
   private tick(): void {
     if (this.closed || this.paused || this.outgoing.size === 0) return;
     const now = this.now();
@@ -537,8 +598,8 @@ export class DataChannel {
         this.stats.resent++;
         this.transmit(entry.frame);
         if (--budget === 0) return;
-      } else if (this.faithful) {
-        // Upstream looks at the oldest unacknowledged message only.
+      } else if (this.role === 'agent') {
+        // The agent looks at the front of its buffer only (OutgoingMessageBuffer.Messages.Front()).
         return;
       }
     }

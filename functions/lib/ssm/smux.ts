@@ -1,6 +1,6 @@
-import { Duplex } from 'node:stream';
 import type { DeployerError } from '../errors.js';
 import { PortConnectError, TunnelClosedError, TunnelProtocolError } from './errors.js';
+import { TunnelSocket } from './socket.js';
 
 /**
  * smux protocol version 1 (xtaci/smux v1.5.16 as vendored by session-manager-plugin and
@@ -317,20 +317,11 @@ export class SmuxSession {
 function noop(): void {}
 
 /** One smux stream as a Duplex, usable where node:http or tls expect a net.Socket. */
-export class SmuxStream extends Duplex {
+export class SmuxStream extends TunnelSocket {
   readonly id: number;
-  bytesReceived = 0;
-  bytesSent = 0;
-  readonly connecting = false;
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 0;
-  readonly remoteFamily = 'IPv4';
-  readonly localAddress = '127.0.0.1';
-  readonly localPort = 0;
   private readonly session: SmuxSession;
   private finSent = false;
   private finReceived = false;
-  private idleTimer: NodeJS.Timeout | undefined;
 
   /** @internal Use SmuxSession.openStream. */
   constructor(session: SmuxSession, id: number) {
@@ -368,8 +359,7 @@ export class SmuxStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.sendFin();
     this.session.forget(this);
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.clearIdleTimer();
     callback(error);
     // The consumer will not read any more: what it left unread no longer holds the session.
     this.session.drained();
@@ -393,45 +383,5 @@ export class SmuxStream extends Duplex {
     if (this.finSent || this.id === 0 || this.session.isClosed) return;
     this.finSent = true;
     this.session.writeFrame(SmuxCommand.FIN, this.id);
-  }
-
-  private touch(): void {
-    this.idleTimer?.refresh();
-  }
-
-  // The parts of net.Socket that node:http, the http.Agent and tls call.
-
-  setTimeout(timeoutMs: number, callback?: () => void): this {
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    if (callback !== undefined) {
-      if (timeoutMs === 0) this.removeListener('timeout', callback);
-      else this.once('timeout', callback);
-    }
-    if (timeoutMs > 0 && !this.destroyed) {
-      this.idleTimer = setTimeout(() => this.emit('timeout'), timeoutMs);
-      this.idleTimer.unref();
-    }
-    return this;
-  }
-
-  setNoDelay(_noDelay?: boolean): this {
-    return this;
-  }
-
-  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
-    return this;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
-    return this;
-  }
-
-  address(): { address: string; family: string; port: number } {
-    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
   }
 }

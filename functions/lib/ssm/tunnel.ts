@@ -12,6 +12,7 @@ import {
 import type Docker from 'dockerode';
 import WebSocket from 'ws';
 import { DeployerError } from '../errors.js';
+import { BasicPortSession } from './basic.js';
 import { DataChannel, type DataChannelStats, type SsmLogger } from './datachannel.js';
 import {
   EncryptionNotSupportedError,
@@ -29,7 +30,7 @@ import {
   PayloadType,
 } from './message.js';
 import { SmuxSession } from './smux.js';
-import { pluginVersionGreaterThan, VERSION_THRESHOLDS } from './version.js';
+import { pluginPortSession, pluginVersionGreaterThan, VERSION_THRESHOLDS } from './version.js';
 
 /**
  * The ClientVersion this client claims in its HandshakeResponse. The agent runs mux port
@@ -78,18 +79,34 @@ export interface TunnelSessionInfo {
   sessionId: string;
   target: string;
   agentVersion: string;
+  /**
+   * How the session carries connections, as the plugin decides it from the agent's version:
+   * `mux` (smux streams, agents newer than 3.0.196.0) or `basic` (one connection at a time).
+   * Empty until the handshake.
+   */
+  portSession: 'mux' | 'basic' | '';
   /** The document properties the agent reported (portNumber, type, host, …). */
   properties: Record<string, unknown>;
 }
 
-/** An open Session Manager port-forwarding tunnel with smux multiplexing. */
+/**
+ * An open Session Manager port-forwarding tunnel: smux multiplexing, or basic port forwarding
+ * (one connection at a time) with an agent too old to multiplex.
+ */
 export interface Tunnel {
   readonly sessionId: string;
   readonly target: string;
   readonly info: TunnelSessionInfo;
-  /** Hands out a new smux stream per connection: give it to dockerode or node:http. */
+  /**
+   * Hands out a new connection (smux stream) per socket: give it to dockerode or node:http. Over a
+   * basic session it keeps at most one socket (maxSockets 1) and gives an idle one up when
+   * another connection waits.
+   */
   readonly agent: http.Agent;
-  /** A new stream to the destination port. Errors arrive on the stream (PortConnectError, TunnelClosedError). */
+  /**
+   * A new connection to the destination port. Errors arrive on it (PortConnectError,
+   * TunnelClosedError). Over a basic session it waits until the previous connection has closed.
+   */
   connect(): Duplex;
   /** An https.Agent whose connections run TLS over tunnel streams (the engine's mutual TLS on 2376). */
   createTlsAgent(options?: https.AgentOptions): https.Agent;
@@ -150,6 +167,7 @@ class SessionTunnel implements Tunnel {
   private readonly dataChannel: DataChannel;
   private readonly tlsAgents = new Set<https.Agent>();
   private smux: SmuxSession | undefined;
+  private basic: BasicPortSession | undefined;
   private ws: WebSocket | undefined;
   private sessionIdValue = '';
   private streamUrl = '';
@@ -206,6 +224,7 @@ class SessionTunnel implements Tunnel {
         sessionId: this.sessionIdValue,
         target: this.target,
         agentVersion: '',
+        portSession: '',
         properties: {},
       }
     );
@@ -216,6 +235,7 @@ class SessionTunnel implements Tunnel {
   }
 
   connect(): Duplex {
+    if (this.basic !== undefined && this.state === 'open') return this.basic.openStream();
     if (this.smux === undefined || this.state !== 'open') {
       const session = new SmuxSession({ role: 'client', write: (_bytes, callback) => callback() });
       session.close(this.failure ?? new TunnelClosedError('the tunnel is not open'));
@@ -232,12 +252,14 @@ class SessionTunnel implements Tunnel {
         return tls.connect({ ...(connectOptions as tls.ConnectionOptions), socket: open() });
       }
     })({ keepAlive: true, ...options });
+    if (this.basic !== undefined) agent.maxSockets = 1;
     this.tlsAgents.add(agent);
     return agent;
   }
 
   stats(): DataChannelStats & { streams: number; reconnects: number } {
-    return { ...this.dataChannel.stats, streams: this.smux?.streamCount ?? 0, reconnects: this.reconnects };
+    const streams = this.smux?.streamCount ?? this.basic?.streamCount ?? 0;
+    return { ...this.dataChannel.stats, streams, reconnects: this.reconnects };
   }
 
   /** @internal */
@@ -469,6 +491,7 @@ class SessionTunnel implements Tunnel {
         );
         return true;
       case PayloadType.Output:
+        if (this.basic !== undefined) return this.basic.receive(message.payload);
         // Before the session handler exists the plugin drops output without acknowledging it.
         if (this.smux === undefined) return false;
         if (this.smux.receiveBufferFull) return false;
@@ -505,6 +528,7 @@ class SessionTunnel implements Tunnel {
     const processed: ProcessedClientAction[] = [];
     let refusal: DeployerError | undefined;
     let properties: Record<string, unknown> = {};
+    let portSession: 'mux' | 'basic' | '' = '';
     for (const action of Array.isArray(request.RequestedClientActions)
       ? request.RequestedClientActions
       : []) {
@@ -513,10 +537,12 @@ class SessionTunnel implements Tunnel {
         case 'SessionType': {
           const sessionType = parameters.SessionType;
           properties = (parameters.Properties ?? {}) as Record<string, unknown>;
-          const problem = muxProblem(sessionType, properties, agentVersion);
-          if (problem === undefined) {
+          const chosen = choosePortSession(sessionType, properties, agentVersion);
+          if (typeof chosen === 'string') {
+            portSession = chosen;
             processed.push({ ActionType: 'SessionType', ActionStatus: 1, ActionResult: null, Error: '' });
           } else {
+            const problem = chosen.problem;
             processed.push({
               ActionType: 'SessionType',
               ActionStatus: 3,
@@ -550,7 +576,13 @@ class SessionTunnel implements Tunnel {
           });
       }
     }
-    this.infoValue = { sessionId: this.sessionIdValue, target: this.target, agentVersion, properties };
+    this.infoValue = {
+      sessionId: this.sessionIdValue,
+      target: this.target,
+      agentVersion,
+      portSession,
+      properties,
+    };
     const response = { ClientVersion: this.clientVersion, ProcessedClientActions: processed, Errors: null };
     this.dataChannel.sendStreamMessage(PayloadType.HandshakeResponse, Buffer.from(JSON.stringify(response)));
     if (refusal !== undefined) {
@@ -558,6 +590,30 @@ class SessionTunnel implements Tunnel {
       this.refusal = error;
       // Let the agent see the refusal (it cancels the session), then fail.
       void this.dataChannel.flush(1000).then(() => this.fail(error));
+      return;
+    }
+    if (portSession === 'basic') {
+      this.logger?.info('the agent does not multiplex: basic port forwarding, one connection at a time', {
+        sessionId: this.sessionIdValue,
+        agentVersion,
+      });
+      this.basic = new BasicPortSession({
+        write: (bytes, callback) => this.dataChannel.writeOutput(bytes, callback),
+        onDrain: () => this.dataChannel.resume(),
+        // BasicPortForwarding.ReadStream: DisconnectToPort when the local connection ends; sent
+        // after that connection's last bytes, and the next one starts once it is acknowledged.
+        disconnect: async () => {
+          await this.dataChannel.outputQueued();
+          if (this.state !== 'open' && this.state !== 'opening') return;
+          this.dataChannel.sendStreamMessage(
+            PayloadType.Flag,
+            encodeFlagPayload(PayloadFlag.DisconnectToPort),
+          );
+          await this.dataChannel.flush(2000);
+        },
+      });
+      // One connection at a time: requests queue in the agent and reuse its one kept-alive socket.
+      this.agent.maxSockets = 1;
       return;
     }
     this.sendKeepalive = !pluginVersionGreaterThan(
@@ -574,7 +630,7 @@ class SessionTunnel implements Tunnel {
 
   private onHandshakeComplete(payload: Buffer): void {
     if (this.handshakeComplete) return;
-    if (this.smux === undefined) {
+    if (this.smux === undefined && this.basic === undefined) {
       this.fail(
         new TunnelHandshakeError('HandshakeComplete arrived before a HandshakeRequest', { retryable: true }),
       );
@@ -668,6 +724,8 @@ class SessionTunnel implements Tunnel {
   }
 
   private startKeepalive(): void {
+    // Basic port forwarding has nothing to probe with (no smux NOP; the plugin sends nothing).
+    if (this.basic !== undefined) return;
     const interval = this.options.keepaliveMs ?? 10_000;
     // Agents up to 3.1.1511.0 may run smux keepalive on their side and close a session that
     // received nothing for 30 s: the plugin then keeps its own 10 s NOPs, and so do we.
@@ -718,11 +776,20 @@ class SessionTunnel implements Tunnel {
     if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
     this.keepaliveTimer = undefined;
     this.smux?.close(error ?? new TunnelClosedError(`the tunnel to ${this.target} was closed`));
+    this.basic?.close(error ?? new TunnelClosedError(`the tunnel to ${this.target} was closed`));
     this.agent.destroy();
     for (const agent of this.tlsAgents) agent.destroy();
     const ws = this.ws;
-    if (graceful && this.handshakeComplete && ws?.readyState === WebSocket.OPEN) {
-      // mux mode always sends the TerminateSession flag on a user stop (muxportforwarding.go).
+    // mux mode always sends the TerminateSession flag on a user stop (muxportforwarding.go); basic
+    // mode only to agents newer than 2.3.722.0 (basicportforwarding.go handleControlSignals,
+    // DoesAgentSupportTerminateSessionFlag). The TerminateSession API follows in both.
+    const terminateFlag =
+      this.smux !== undefined ||
+      pluginVersionGreaterThan(
+        this.info.agentVersion,
+        VERSION_THRESHOLDS.terminateSessionFlagSupportedAfterThisAgentVersion,
+      );
+    if (graceful && this.handshakeComplete && terminateFlag && ws?.readyState === WebSocket.OPEN) {
       this.dataChannel.sendStreamMessage(PayloadType.Flag, encodeFlagPayload(PayloadFlag.TerminateSession));
       await this.dataChannel.flush(1000);
     }
@@ -766,26 +833,25 @@ interface ProcessedClientAction {
 }
 
 /**
- * Why this session cannot be served as smux port forwarding, or undefined when it can. The plugin
- * picks mux when the document type is LocalPortForwarding and the agent is newer than 3.0.196.0
- * (portsession.go Initialize); everything else is basic or stream forwarding, which this client
- * does not implement.
+ * How this client serves the session, as the plugin decides (portsession.go Initialize, see
+ * pluginPortSession): LocalPortForwarding is mux when the agent is newer than 3.0.196.0 and basic
+ * otherwise; any other document type would be StandardStreamForwarding (stdin/stdout, as for
+ * AWS-StartSSHSession), which this client refuses, as it refuses anything not a Port session.
  */
-function muxProblem(
+function choosePortSession(
   sessionType: unknown,
   properties: Record<string, unknown>,
   agentVersion: string,
-): string | undefined {
-  if (sessionType !== 'Port') return `session type ${String(sessionType)} is not a Port session`;
-  if (properties.type !== 'LocalPortForwarding') {
-    return 'the document is not of type LocalPortForwarding, so the agent would not multiplex (basic port forwarding is not supported)';
+): 'mux' | 'basic' | { problem: string } {
+  if (sessionType !== 'Port') return { problem: `session type ${String(sessionType)} is not a Port session` };
+  const mode = pluginPortSession(agentVersion, typeof properties.type === 'string' ? properties.type : '');
+  if (mode === 'stream') {
+    return {
+      problem:
+        'the document is not of type LocalPortForwarding: the plugin would forward stdin/stdout (standard stream forwarding), which this client does not implement',
+    };
   }
-  if (
-    !pluginVersionGreaterThan(agentVersion, VERSION_THRESHOLDS.tcpMultiplexingSupportedAfterThisAgentVersion)
-  ) {
-    return `agent version ${agentVersion || '(none)'} does not multiplex port forwarding (needs > ${VERSION_THRESHOLDS.tcpMultiplexingSupportedAfterThisAgentVersion})`;
-  }
-  return undefined;
+  return mode;
 }
 
 const RETRYABLE_AWS_ERRORS = new Set([

@@ -79,12 +79,57 @@ function compareSemver(a: RegExpExecArray, b: RegExpExecArray): number {
 
 /** Thresholds from both repositories (plugin src/config/config.go, agent plugins/port/port.go). */
 export const VERSION_THRESHOLDS = {
-  /** Agent: mux port forwarding when Compare(clientVersion, this) >= 0. */
+  /** Agent (port.go muxSupportedClientVersion): mux when Compare(clientVersion, this) >= 0. */
   muxSupportedClientVersion: '1.1.70',
-  /** Agent: smux keepalive disabled when Compare(clientVersion, this) > 0. */
+  /** Agent (port.go muxKeepAliveDisabledAfterThisClientVersion): smux keepalive off when Compare(clientVersion, this) > 0. */
   muxKeepAliveDisabledAfterThisClientVersion: '1.2.331.0',
-  /** Plugin: mux when the agent version is strictly greater. */
+  /**
+   * Plugin (config.go TCPMultiplexingSupportedAfterThisAgentVersion): mux when the agent version
+   * is strictly greater. The agent has no such check on its own version: mux is simply absent
+   * from older builds. port_mux.go came with amazon-ssm-agent commit a0fa8740 ("Support TCP
+   * multiplexing in port plugin"), first released in 3.0.222.0 (RELEASENOTES.md), the release
+   * after 3.0.196.0, whose port.go is basic forwarding only and never reads the client version.
+   */
   tcpMultiplexingSupportedAfterThisAgentVersion: '3.0.196.0',
-  /** Plugin: its own smux keepalive off when the agent version is strictly greater. */
+  /** Plugin (config.go TCPMultiplexingWithSmuxKeepAliveDisabledAfterThisAgentVersion): its own smux keepalive off above this. */
   smuxKeepAliveDisabledAfterThisAgentVersion: '3.1.1511.0',
+  /** Plugin (config.go TerminateSessionFlagSupportedAfterThisAgentVersion): the TerminateSession flag only above this. */
+  terminateSessionFlagSupportedAfterThisAgentVersion: '2.3.722.0',
 } as const;
+
+/** The type property of port documents that may multiplex (mgsConfig.LocalPortForwarding). */
+export const LOCAL_PORT_FORWARDING = 'LocalPortForwarding';
+
+/**
+ * What amazon-ssm-agent of `agentVersion` runs for a Port session, given the client's version
+ * from the HandshakeResponse and the document's `type`: agent/session/plugins/port/port.go
+ * GetSession picks mux when `type == LocalPortForwarding && Compare(clientVersion, "1.1.70",
+ * true) >= 0`, basic otherwise; an agent not newer than 3.0.196.0 has no mux at all (see
+ * VERSION_THRESHOLDS.tcpMultiplexingSupportedAfterThisAgentVersion).
+ */
+export function agentPortSession(
+  agentVersion: string,
+  clientVersion: string,
+  portType: string,
+): 'mux' | 'basic' {
+  const agentHasMux =
+    agentCompareVersions(agentVersion, VERSION_THRESHOLDS.tcpMultiplexingSupportedAfterThisAgentVersion) > 0;
+  const clientHasMux = agentCompareVersions(clientVersion, VERSION_THRESHOLDS.muxSupportedClientVersion) >= 0;
+  return agentHasMux && portType === LOCAL_PORT_FORWARDING && clientHasMux ? 'mux' : 'basic';
+}
+
+/**
+ * What session-manager-plugin runs for a Port session (src/sessionmanagerplugin/session/
+ * portsession/portsession.go Initialize): LocalPortForwarding → MuxPortForwarding when
+ * DoesAgentSupportTCPMultiplexing(agentVersion) (strictly greater than 3.0.196.0), else
+ * BasicPortForwarding; any other type → StandardStreamForwarding (stdin/stdout).
+ */
+export function pluginPortSession(agentVersion: string, portType: string): 'mux' | 'basic' | 'stream' {
+  if (portType !== LOCAL_PORT_FORWARDING) return 'stream';
+  return pluginVersionGreaterThan(
+    agentVersion,
+    VERSION_THRESHOLDS.tcpMultiplexingSupportedAfterThisAgentVersion,
+  )
+    ? 'mux'
+    : 'basic';
+}

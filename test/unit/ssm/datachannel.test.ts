@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DataChannel, type DataChannelOptions } from '../../../functions/lib/ssm/datachannel.js';
+import {
+  DATA_CHANNEL_DEFAULTS,
+  DataChannel,
+  type DataChannelOptions,
+  PLUGIN_RESEND,
+} from '../../../functions/lib/ssm/datachannel.js';
 import { TunnelClosedError } from '../../../functions/lib/ssm/errors.js';
 import {
   type ClientMessage,
@@ -338,28 +343,30 @@ describe('DataChannel retransmission', () => {
     expect(client.stats.fastResent).toBe(1);
   });
 
-  it('in faithful mode resends only the oldest message, once per 100 ms tick', async () => {
-    // Prepare: the first transmission of messages 0..2 is lost.
-    const seen = new Set<number>();
-    const { client, atAgent } = joined(
-      (to, message) => {
-        if (to !== 'agent' || message.messageType === 'acknowledge' || seen.has(message.sequenceNumber))
-          return false;
-        if (message.sequenceNumber > 2) return false;
-        seen.add(message.sequenceNumber);
-        return true;
-      },
-      { faithful: true },
-    );
+  it('the agent role resends only its oldest unacknowledged message, once per tick, never fast', async () => {
+    // Prepare: the first transmission of the agent's messages 2, 3 and 4 is lost.
+    const lost = new Set([2, 3, 4]);
+    const resends: Array<{ sequence: number; at: number }> = [];
+    const transmitted = new Set<number>();
+    const { agent, atClient } = joined((to, message) => {
+      if (to !== 'client' || message.messageType === MessageType.Acknowledge) return false;
+      if (transmitted.has(message.sequenceNumber))
+        resends.push({ sequence: message.sequenceNumber, at: Date.now() });
+      transmitted.add(message.sequenceNumber);
+      return lost.delete(message.sequenceNumber);
+    });
 
     // Act
-    client.writeOutput(Buffer.alloc(3 * 1024, 5), () => {});
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    agent.writeOutput(Buffer.alloc(8 * 1024, 7), () => {});
 
-    // Assess: one resend per tick, oldest first: after ~350 ms at most one or two are back.
-    expect(client.stats.fastResent).toBe(0);
-    expect(client.stats.resent).toBeLessThanOrEqual(2);
-    await vi.waitFor(() => expect(outputOf(atAgent).length).toBe(3 * 1024), { timeout: 3000 });
+    // Assess: 5, 6 and 7 overtook 2 and would trigger the client's fast retransmit; the agent
+    // instead resends 2, then 3, then 4, one per ResendSleepInterval.
+    await vi.waitFor(() => expect(outputOf(atClient).length).toBe(8 * 1024), { timeout: 3000 });
+    expect(resends.map((resend) => resend.sequence)).toEqual([2, 3, 4]);
+    const gaps = resends.slice(1).map((resend, i) => resend.at - (resends[i] as { at: number }).at);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(90);
+    expect(agent.stats.fastResent).toBe(0);
+    expect(agent.stats.resent).toBe(3);
   });
 
   it('fails with TunnelClosedError when nothing is acknowledged for ackTimeoutMs', async () => {
@@ -385,5 +392,144 @@ describe('DataChannel retransmission', () => {
     dc.retransmitAll();
 
     expect(sent).toHaveLength(1);
+  });
+});
+
+/**
+ * The resend rules pinned to upstream: aws/session-manager-plugin src/config/config.go and
+ * src/datachannel/streaming.go, aws/amazon-ssm-agent agent/session/config/config.go and
+ * agent/session/datachannel/datachannel.go.
+ */
+describe('resend policy against upstream', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const ackFrame = (sequence: number): Buffer =>
+    encodeMessage({
+      messageType: MessageType.Acknowledge,
+      sequenceNumber: 0,
+      flags: 3,
+      payload: Buffer.from(`{"AcknowledgedMessageSequenceNumber":${sequence}}`),
+    });
+  const sequencesOf = (frames: Buffer[]): number[] =>
+    frames.map((frame) => decodeMessage(frame).sequenceNumber);
+
+  it('uses the constants of config.go in both repositories', () => {
+    expect(DATA_CHANNEL_DEFAULTS).toEqual({
+      chunkSize: 1024, // StreamDataPayloadSize
+      tickMs: 100, // ResendSleepInterval = 100 * time.Millisecond
+      initialRttMs: 100, // DefaultRoundTripTime = 100 * time.Millisecond
+      initialRttVarMs: 0, // DefaultRoundTripTimeVariation = 0
+      initialRtoMs: 200, // DefaultTransmissionTimeout = 200 * time.Millisecond
+      rttGain: 1 / 8, // RTTConstant = 1.0 / 8.0
+      rttVarGain: 1 / 4, // RTTVConstant = 1.0 / 4.0
+      clockGranularityMs: 10, // ClockGranularity = 10 * time.Millisecond
+      maxRtoMs: 1000, // MaxTransmissionTimeout = 1 * time.Second
+      incomingCapacity: 10_000, // plugin IncomingMessageBufferCapacity
+    });
+    // plugin ResendMaxAttempt = 3000 // 5 minutes / ResendSleepInterval
+    expect(PLUGIN_RESEND.resendMaxAttempt).toBe(3000);
+    expect(PLUGIN_RESEND.resendMaxAttempt * DATA_CHANNEL_DEFAULTS.tickMs).toBe(5 * 60 * 1000);
+    // plugin OutgoingMessageBufferCapacity = 10000
+    expect(PLUGIN_RESEND.outgoingCapacity).toBe(10_000);
+  });
+
+  it('computes RTTVAR, RTT and the RTO as calculateRetransmissionTimeout does, for any samples', () => {
+    // calculateRetransmissionTimeout, transcribed from streaming.go / datachannel.go (float64 ns there).
+    const upstream = (samples: number[]): number[] => {
+      let rtt = 100; // DefaultRoundTripTime
+      let rttVar = 0; // DefaultRoundTripTimeVariation
+      return samples.map((sample) => {
+        rttVar = (1 - 1 / 4) * rttVar + (1 / 4) * Math.abs(rtt - sample); // RTTVConstant
+        rtt = (1 - 1 / 8) * rtt + (1 / 8) * sample; // RTTConstant
+        return Math.min(rtt + Math.max(10, 4 * rttVar), 1000); // ClockGranularity, MaxTransmissionTimeout
+      });
+    };
+    const samples = [20, 3, 3, 250, ...Array<number>(40).fill(1), 4000, 7, 7, 7];
+    let now = 0;
+    const { dc } = channel({ role: 'client', now: () => now });
+
+    const rtos = samples.map((sample, i) => {
+      dc.sendStreamMessage(PayloadType.Output, Buffer.from('x'));
+      now += sample;
+      dc.receiveFrame(ackFrame(i));
+      return dc.retransmissionTimeoutMs;
+    });
+
+    const expected = upstream(samples);
+    rtos.forEach((rto, i) => {
+      expect(rto).toBeCloseTo(expected[i] as number, 9);
+    });
+    // No floor but ClockGranularity over RTT: on a fast link the RTO falls far below 200 ms.
+    expect(Math.min(...rtos)).toBeLessThan(50);
+    expect(Math.max(...rtos)).toBe(1000);
+  });
+
+  it('agent: each tick resends only the front of the buffer once it is older than the RTO, and never gives up', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const onFailure = vi.fn();
+    const { dc, sent } = channel({ role: 'agent', onFailure });
+    for (const text of ['a', 'b', 'c']) dc.sendStreamMessage(PayloadType.Output, Buffer.from(text));
+    sent.splice(0);
+
+    // Act + Assess: time.Since(LastSentTime) > RetransmissionTimeout (200 ms), strictly.
+    vi.advanceTimersByTime(200);
+    expect(sequencesOf(sent)).toEqual([]);
+    vi.advanceTimersByTime(100);
+    expect(sequencesOf(sent)).toEqual([0]);
+    // LastSentTime is stored back: the next resend of 0 is another RTO later, not at the next tick.
+    vi.advanceTimersByTime(200);
+    expect(sequencesOf(sent)).toEqual([0]);
+    vi.advanceTimersByTime(100);
+    expect(sequencesOf(sent)).toEqual([0, 0]);
+    // 1 and 2 are as old, but only the front is looked at; an hour without acknowledgement is fine.
+    vi.advanceTimersByTime(60 * 60 * 1000);
+    expect(new Set(sequencesOf(sent))).toEqual(new Set([0]));
+    expect(onFailure).not.toHaveBeenCalled();
+    expect(dc.isClosed).toBe(false);
+    // Once 0 is acknowledged, 1 is the front and goes at the next tick.
+    sent.splice(0);
+    dc.receiveFrame(ackFrame(0));
+    vi.advanceTimersByTime(100);
+    expect(sequencesOf(sent)).toEqual([1]);
+    expect(dc.stats.fastResent).toBe(0);
+  });
+
+  it('client: each tick resends up to resendBudget timed-out messages, and fails after ackTimeoutMs', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const onFailure = vi.fn();
+    const { dc, sent } = channel({ role: 'client', resendBudget: 2, ackTimeoutMs: 1000, onFailure });
+    for (const text of ['a', 'b', 'c']) dc.sendStreamMessage(PayloadType.Output, Buffer.from(text));
+    sent.splice(0);
+
+    // Act + Assess: same tick and RTO as upstream, more than the front per tick.
+    vi.advanceTimersByTime(300);
+    expect(sequencesOf(sent)).toEqual([0, 1]);
+    vi.advanceTimersByTime(100);
+    expect(sequencesOf(sent)).toEqual([0, 1, 2]);
+    // Where the plugin resends ResendMaxAttempt times (about 5 minutes), the client gives up
+    // after ackTimeoutMs (openTunnel: 30 s by default).
+    vi.advanceTimersByTime(700);
+    expect(onFailure).toHaveBeenCalledOnce();
+    expect(onFailure.mock.calls[0]?.[0]).toBeInstanceOf(TunnelClosedError);
+  });
+
+  it('outputQueued resolves once written bytes are in sequenced messages, so a flag sent next follows them', async () => {
+    const { dc, sent } = channel({ role: 'client' });
+
+    dc.writeOutput(Buffer.alloc(3000, 1), () => {});
+    await dc.outputQueued();
+    dc.sendStreamMessage(PayloadType.Flag, Buffer.from([0, 0, 0, 1]));
+
+    const messages = sent.map((frame) => decodeMessage(frame));
+    expect(messages.map((message) => [message.sequenceNumber, message.payloadType])).toEqual([
+      [0, PayloadType.Output],
+      [1, PayloadType.Output],
+      [2, PayloadType.Output],
+      [3, PayloadType.Flag],
+    ]);
   });
 });

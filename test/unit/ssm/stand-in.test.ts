@@ -205,7 +205,10 @@ describe('documents', () => {
  * A bare data-channel client (no smux) claiming an old ClientVersion: the agent must choose basic
  * port forwarding, one TCP connection carried directly in Output payloads.
  */
-async function basicSession(clientVersion: string): Promise<{
+async function basicSession(
+  clientVersion: string,
+  target = TARGET,
+): Promise<{
   output: () => string;
   send: (data: string) => void;
   flag: (flag: number) => void;
@@ -214,7 +217,7 @@ async function basicSession(clientVersion: string): Promise<{
   const ssm = ssmClient(standIn.endpoint);
   const started = await ssm.send(
     new StartSessionCommand({
-      Target: TARGET,
+      Target: target,
       DocumentName: 'AWS-StartPortForwardingSession',
       Parameters: { portNumber: [String(engine.port)] },
     }),
@@ -285,7 +288,7 @@ describe('agent stand-in', () => {
       session.send('GET /version HTTP/1.0\r\n\r\n');
 
       await vi.waitFor(() => expect(session.output()).toContain('"ApiVersion":"1.41"'));
-      expect(logs.some((line) => line.includes('basic (client 1.0.0.0)'))).toBe(true);
+      expect(logs.some((line) => line.includes('basic (agent 3.3.1142.0, client 1.0.0.0)'))).toBe(true);
     } finally {
       await session.close();
     }
@@ -310,13 +313,39 @@ describe('agent stand-in', () => {
     try {
       // Not smux bytes: the mux session rejects them as a protocol error and the session ends.
       session.send('GET /_ping HTTP/1.0\r\n\r\n');
-      await vi.waitFor(() => expect(logs.some((line) => line.includes('mux (client 1.2.694.0)'))).toBe(true));
+      await vi.waitFor(() =>
+        expect(logs.some((line) => line.includes('mux (agent 3.3.1142.0, client 1.2.694.0)'))).toBe(true),
+      );
       await vi.waitFor(() =>
         expect(standIn.sessions().filter((s) => s.target === TARGET && s.state === 'active')).toHaveLength(0),
       );
       expect(session.output()).toBe('');
     } finally {
       await session.close();
+    }
+  });
+
+  it('as an agent of 3.0.196.0 or older, uses basic forwarding even for a client that could multiplex', async () => {
+    // Prepare: port_mux.go is not in those builds (first released in 3.0.222.0).
+    const target = 'mi-0b1b2c3d4e5f60002';
+    const old = await startAgent({
+      mgsUrl: standIn.mgsUrl,
+      target,
+      agentVersion: '3.0.100.0',
+      log: (line) => logs.push(line),
+    });
+    await standIn.waitForAgent(target);
+    const session = await basicSession('1.2.694.0', target);
+    try {
+      // Act: plain bytes, not smux.
+      session.send('GET /_ping HTTP/1.0\r\n\r\n');
+
+      // Assess
+      await vi.waitFor(() => expect(session.output()).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*OK$/));
+      expect(logs.some((line) => line.includes('basic (agent 3.0.100.0, client 1.2.694.0)'))).toBe(true);
+    } finally {
+      await session.close();
+      await old.stop();
     }
   });
 

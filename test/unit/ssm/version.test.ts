@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CLIENT_VERSION } from '../../../functions/lib/ssm/tunnel.js';
-import { agentCompareVersions, pluginVersionGreaterThan } from '../../../functions/lib/ssm/version.js';
+import {
+  agentCompareVersions,
+  agentPortSession,
+  pluginPortSession,
+  pluginVersionGreaterThan,
+} from '../../../functions/lib/ssm/version.js';
 
 describe('pluginVersionGreaterThan (session-manager-plugin versionutil.go)', () => {
   it.each([
@@ -43,5 +48,47 @@ describe('agentCompareVersions (amazon-ssm-agent versionutil.Compare, strict)', 
   it('the client version selects mux with the smux keepalive off', () => {
     expect(agentCompareVersions(CLIENT_VERSION, '1.1.70')).toBeGreaterThanOrEqual(0);
     expect(agentCompareVersions(CLIENT_VERSION, '1.2.331.0')).toBeGreaterThan(0);
+  });
+});
+
+describe('the port session each peer runs', () => {
+  it.each([
+    // Agents up to 3.0.196.0 predate port_mux.go (first released in 3.0.222.0): basic, whoever asks.
+    ['3.0.100.0', CLIENT_VERSION, 'LocalPortForwarding', 'basic'],
+    ['3.0.196.0', CLIENT_VERSION, 'LocalPortForwarding', 'basic'],
+    ['2.3.722.0', CLIENT_VERSION, 'LocalPortForwarding', 'basic'],
+    // Newer agents: port.go GetSession, type and Compare(clientVersion, "1.1.70") >= 0.
+    ['3.0.222.0', CLIENT_VERSION, 'LocalPortForwarding', 'mux'],
+    ['3.3.1142.0', CLIENT_VERSION, 'LocalPortForwarding', 'mux'],
+    ['3.3.1142.0', '1.1.70', 'LocalPortForwarding', 'mux'],
+    ['3.3.1142.0', '1.0.0.0', 'LocalPortForwarding', 'basic'],
+    ['3.3.1142.0', CLIENT_VERSION, '', 'basic'],
+  ])('agent %s with client %s and type %j runs %s', (agentVersion, clientVersion, portType, mode) => {
+    expect(agentPortSession(agentVersion, clientVersion, portType)).toBe(mode);
+  });
+
+  it.each([
+    ['3.0.100.0', 'LocalPortForwarding', 'basic'],
+    ['3.0.196.0', 'LocalPortForwarding', 'basic'],
+    ['3.0.222.0', 'LocalPortForwarding', 'mux'],
+    ['3.3.1142.0', 'LocalPortForwarding', 'mux'],
+    ['3.3.1142.0', '', 'stream'],
+  ])('the plugin with agent %s and type %j runs %s', (agentVersion, portType, mode) => {
+    expect(pluginPortSession(agentVersion, portType)).toBe(mode);
+  });
+
+  it('agent and plugin agree for every released agent version around the threshold', () => {
+    for (const agentVersion of [
+      '2.3.1644.0',
+      '3.0.151.0',
+      '3.0.161.0',
+      '3.0.196.0',
+      '3.0.222.0',
+      '3.0.284.0',
+    ]) {
+      expect(agentPortSession(agentVersion, CLIENT_VERSION, 'LocalPortForwarding')).toBe(
+        pluginPortSession(agentVersion, 'LocalPortForwarding'),
+      );
+    }
   });
 });
