@@ -110,8 +110,9 @@ const stage = single('aws:apigatewayv2/stage:Stage');
 const topic = single('aws:sns/topic:Topic');
 const table = single('aws:dynamodb/table:Table');
 const dlq = ofType('aws:sqs/queue:Queue')[0];
+// Lambda takes a function's name or its ARN in a permission; the model keeps the name.
 const permissionsDoc = ofType('aws:lambda/permission:Permission').map((p) => ({
-  functionName: String(p.inputs.function),
+  functionName: String(p.inputs.function).replace(/^arn:[^:]+:lambda:[^:]+:\d+:function:/, ''),
   principal: String(p.inputs.principal),
   action: String(p.inputs.action),
   ...(p.inputs.sourceArn ? { sourceArn: String(p.inputs.sourceArn) } : {}),
@@ -154,7 +155,8 @@ const model: StackModel = {
     name: String(p.inputs.name),
     type: String(p.inputs.type),
     tier: String(p.inputs.tier ?? 'Standard'),
-    value: String(plain(p.inputs.value)),
+    // `insecureValue` for plain configuration, `value` (a secret) for TLS material.
+    value: String(p.inputs.insecureValue ?? plain(p.inputs.value)),
   })),
   ...(dlq ? { deadLetterQueue: { name: String(dlq.state.name), arn: String(dlq.state.arn) } } : {}),
   instanceTag: tagConfig ?? { key: 'swarm-deployer', value: 'manager' },

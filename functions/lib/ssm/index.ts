@@ -3,6 +3,7 @@ export type { DataChannelStats, SsmLogger } from './datachannel.js';
 export {
   EncryptionNotSupportedError,
   PortConnectError,
+  SessionRefusedError,
   SessionStartError,
   TunnelClosedError,
   TunnelConnectError,

@@ -16,6 +16,7 @@ import { BasicPortSession } from './basic.js';
 import { DataChannel, type DataChannelStats, type SsmLogger } from './datachannel.js';
 import {
   EncryptionNotSupportedError,
+  SessionRefusedError,
   SessionStartError,
   TunnelClosedError,
   TunnelConnectError,
@@ -865,6 +866,7 @@ const RETRYABLE_AWS_ERRORS = new Set([
   'TimeoutError',
 ]);
 
+/** StartSession's failure: SessionStartError when worth retrying, SessionRefusedError when not. */
 function sessionStartError(message: string, target: string, error: unknown): SessionStartError {
   const name = error instanceof Error ? error.name : undefined;
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
@@ -874,12 +876,9 @@ function sessionStartError(message: string, target: string, error: unknown): Ses
     status === undefined ||
     status >= 500 ||
     status === 429;
-  return new SessionStartError(`${message}: ${name ?? 'Error'}: ${describe(error)}`, {
-    target,
-    retryable,
-    cause: error,
-    ...(name === undefined ? {} : { awsErrorName: name }),
-  });
+  const options = { target, retryable, cause: error, ...(name === undefined ? {} : { awsErrorName: name }) };
+  const text = `${message}: ${name ?? 'Error'}: ${describe(error)}`;
+  return retryable ? new SessionStartError(text, options) : new SessionRefusedError(text, options);
 }
 
 function describe(error: unknown): string {

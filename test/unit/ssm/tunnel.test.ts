@@ -504,12 +504,13 @@ describe('an agent too old to multiplex (basic port forwarding)', () => {
 });
 
 describe('openTunnel failures are typed and bounded', () => {
-  it('an unknown target fails with SessionStartError (InvalidTarget), not retryable', async () => {
+  it('an unknown target fails with SessionRefusedError (InvalidTarget), not retryable', async () => {
     const { error, ms } = await timedRejection(open({ portNumber: 2375, target: 'mi-00000000000000bad' }));
 
+    // A SessionStartError by type, but by a name the workflow does not retry.
     expect(error).toBeInstanceOf(SessionStartError);
     expect(error).toMatchObject({
-      name: 'SessionStartError',
+      name: 'SessionRefusedError',
       awsErrorName: 'InvalidTarget',
       retryable: false,
     });
