@@ -2,6 +2,7 @@ import http, { type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type IamDecisionRecord, IamGate, type IamRefusal } from '../iam/gate.js';
 import type { PolicyDocument, Principal, ResolvedPrincipal } from '../iam/principals.js';
+import { accessKeyIdOf } from '../iam/sigv4.js';
 import { AwsJsonError, AwsJsonRouter, type PreparedRequest } from '../ssm/aws-json.js';
 import type { Faults } from '../ssm/faults.js';
 import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
@@ -100,6 +101,8 @@ export interface AwsStandIn {
   readonly dynamodb: DynamoDbStandIn;
   /** IAM enforcement; undefined when started without `iam`. */
   readonly iam: AwsStandInIam | undefined;
+  /** How many connections the requests signed with `accessKeyId` came over. */
+  connectionsOf(accessKeyId: string): number;
   /** Sets (replaces) a managed instance's tags. */
   setInstanceTags(target: string, tags: Record<string, string>): void;
   /** Attaches (or detaches) the Step Functions backend. */
@@ -243,8 +246,25 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       new AwsJsonError('UnknownOperationException', `nothing is served at ${req.method} ${req.url}`, 404),
     );
   };
+  // The connections each access key's requests came over: a caller that keeps its SDK clients
+  // (a warm Lambda) reuses its keep-alive connections; one that rebuilds them opens new ones.
+  const connections = new Map<string, WeakSet<Socket>>();
+  const connectionCounts = new Map<string, number>();
+  const countConnection = (req: http.IncomingMessage) => {
+    const key = accessKeyIdOf(req.headers.authorization);
+    if (key === undefined) return;
+    let seen = connections.get(key);
+    if (!seen) {
+      seen = new WeakSet();
+      connections.set(key, seen);
+    }
+    if (seen.has(req.socket)) return;
+    seen.add(req.socket);
+    connectionCounts.set(key, (connectionCounts.get(key) ?? 0) + 1);
+  };
   const server = http.createServer((req, res) => {
     if (gateway.handleHttp(req, res)) return;
+    countConnection(req);
     if (iam === undefined || !iam.guards(req)) {
       route(req, res);
       return;
@@ -261,6 +281,9 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
       },
     );
   });
+  // AWS's endpoints keep idle connections open far longer than Node's 5 s default; clients that
+  // are reused between calls seconds apart (a warm Lambda's) keep their connections, as on AWS.
+  server.keepAliveTimeout = 65_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -311,6 +334,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
             addPrincipal: (principal) => iam.addPrincipal(principal),
             principal: (accessKeyId) => iam.principals.get(accessKeyId),
           },
+    connectionsOf: (accessKeyId) => connectionCounts.get(accessKeyId) ?? 0,
     setInstanceTags: (target, tags) => {
       instanceTags.set(target, { ...tags });
     },

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -52,6 +52,16 @@ async function upCommand(clusters: number): Promise<number> {
     return 0;
   }
   await rm(runtimeFile, { force: true });
+  // The twin runs the built bundles: build them from the sources as they are now.
+  console.log('building the Lambda bundles (npm run build)…');
+  const built = spawnSync(process.execPath, [join(ROOT, 'functions', 'build.mjs')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (built.status !== 0) {
+    console.error('npm run build failed: the twin has no bundles to run');
+    return 1;
+  }
   const logFile = join('/tmp', 'swarm-deployer-local.log');
   const fd = openSync(logFile, 'a');
   const child = spawn(

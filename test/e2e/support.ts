@@ -1,7 +1,11 @@
 import type { DemoBuild, PushedImage } from '../../local/fleet/demo-image.js';
 import type { FleetStatus } from '../../local/fleet/fleet.js';
 import { run } from '../../local/fleet/sys.js';
-import { type LocalRuntime, startLocalRuntime } from '../../local/runtime/runtime.js';
+import {
+  type LocalRuntime,
+  type LocalRuntimeOptions,
+  startLocalRuntime,
+} from '../../local/runtime/runtime.js';
 import {
   createDemoService,
   dockerFor,
@@ -62,11 +66,17 @@ export function policy(over: Record<string, unknown> = {}) {
   };
 }
 
-/** Starts the local runtime with one policy (the fleet is the shared one, already up). */
-export async function startRuntime(servicePolicy: Record<string, unknown> = policy()): Promise<LocalRuntime> {
+/** Starts the local twin with one policy (the fleet is the shared one, already up). */
+export async function startRuntime(
+  servicePolicy: Record<string, unknown> = policy(),
+  options: Pick<LocalRuntimeOptions, 'editModel'> = {},
+): Promise<LocalRuntime> {
   const { status } = await import('../../local/fleet/fleet.js');
   const f = await status();
-  return startLocalRuntime({ config: { clusters: clusterConfigs(f), services: [servicePolicy] } });
+  return startLocalRuntime({
+    config: { clusters: clusterConfigs(f), services: [servicePolicy] },
+    ...options,
+  });
 }
 
 /** Puts every cluster's `web` on a known image (a tag no policy deploys), 3 replicas, no canary. */
