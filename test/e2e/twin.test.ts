@@ -85,6 +85,50 @@ describe('a role without the statement its step needs', () => {
   });
 });
 
+describe('a step that overruns its function timeout', () => {
+  let rt: LocalRuntime;
+  const TIMEOUT_SECONDS = 10;
+
+  beforeAll(async () => {
+    rt = await startRuntime(undefined, {
+      editModel: (model) => {
+        const promote = model.functions.find((f) => f.handler === 'promote-cluster');
+        if (!promote) throw new Error('no promote-cluster function');
+        promote.timeoutSeconds = TIMEOUT_SECONDS;
+      },
+    });
+  });
+  afterAll(async () => {
+    rt.aws.faults.dropIf = undefined;
+    await rt?.stop();
+  });
+
+  it('is ended before Lambda would cut it off, ends its SSM session, and the workflow rolls back', async () => {
+    // Prepare: while a promote-cluster session is open, nothing the manager sends gets through,
+    // so the promote hangs on its engine until the function's time is up.
+    const base = await baseline(rt);
+    const promote = functionOf(rt, 'promote-cluster');
+    const promoteSessions = () =>
+      rt.aws.gateway.listSessions().filter((s) => s.sessionId.startsWith(`${promote.name}-`));
+    rt.aws.faults.dropIf = (direction) =>
+      direction === 'toClient' && promoteSessions().some((s) => s.state === 'active');
+    // Act
+    const rel = await release(rt, { tag: 'v8.2.0', version: '8.2.0' });
+    const [execution] = await finished(rt, rel.digest);
+    const rolledBack = await alertOf(rt, rel.digest, 'rolled-back');
+    rt.aws.faults.dropIf = undefined;
+    // Assess: middy's early timeout answered (TimeoutError) inside the function's timeout, after
+    // the tunnel ended its session; nothing was left open, and every cluster is as it was.
+    expect(execution?.status).toBe('FAILED');
+    expect(rolledBack.summary).toMatch(/TimeoutError/);
+    expect(promote.stats().timeouts).toBe(0);
+    const sessions = promoteSessions();
+    expect(sessions.length).toBeGreaterThan(0);
+    expect(sessions.filter((s) => s.state !== 'terminated')).toEqual([]);
+    expect(await clusterImages(rt)).toEqual(everywhere(base.digestReference));
+  });
+});
+
 describe('the whole stack on its least privilege', () => {
   let rt: LocalRuntime;
   let rel: PushedImage;
