@@ -1,29 +1,7 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { SourceData } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
+import { NodeSha256 as Sha256 } from '../../../functions/lib/prometheus/sigv4.js';
 import { type SigV4Request, verifySigV4 } from '../../../local/iam/sigv4.js';
-
-const toBuffer = (data: SourceData): Buffer =>
-  typeof data === 'string'
-    ? Buffer.from(data, 'utf8')
-    : ArrayBuffer.isView(data)
-      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-      : Buffer.from(data);
-
-/** SHA-256 on node:crypto in the shape the SDK's signer takes (as @smithy/hash-node). */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(toBuffer(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
 
 const CREDENTIALS = {
   accessKeyId: 'AKIDEXAMPLE',
