@@ -139,6 +139,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       clusters: config.clusters,
       services: config.services,
       logRetentionDays: 1,
+      // Release managers of this account may assume the API approver role (its policy is what
+      // the twin's API users hold).
+      api: { allowedPrincipals: [`arn:aws:iam::${ACCOUNT}:root`] },
     },
   });
   options.editModel?.(model);

@@ -589,10 +589,8 @@ export async function progress(
   const where = `cluster ${engine.cluster}: service ${input.service}`;
 
   const updateState = base.updateState ?? '';
-  if (updateState === 'paused' || updateState.startsWith('rollback_')) {
-    const what = updateState === 'paused' ? 'paused the update' : `rolled the update back (${updateState})`;
-    return fail('UpdatePausedError', `${where}: swarm ${what}: ${base.updateMessage ?? 'no message'}`);
-  }
+  // A pull failure first: when Swarm paused the update (or rolled it back) because the new tasks
+  // could not pull their image, the pull is the cause a person can act on, whichever was seen first.
   const pull = failed.find((t) => t.Status.State === 'rejected' && PULL_ERROR.test(t.Status.Err ?? ''));
   if (pull) {
     const registryMessage = await diagnosePull(engine, target, input.registryAuth, signal);
@@ -600,6 +598,10 @@ export async function progress(
       'ImagePullError',
       `${where}: image ${target} cannot be pulled: ${registryMessage ?? pull.Status.Err}`,
     );
+  }
+  if (updateState === 'paused' || updateState.startsWith('rollback_')) {
+    const what = updateState === 'paused' ? 'paused the update' : `rolled the update back (${updateState})`;
+    return fail('UpdatePausedError', `${where}: swarm ${what}: ${base.updateMessage ?? 'no message'}`);
   }
   if (failed.length > (input.toleratedTaskFailures ?? 0)) {
     const t = failed[0] as Task;
