@@ -5,7 +5,7 @@ import { DeployerError } from '../errors.js';
  * (for example TargetNotConnected, InvalidTarget, AccessDeniedException, ThrottlingException).
  */
 export class SessionStartError extends DeployerError {
-  override readonly name: 'SessionStartError' | 'SessionRefusedError' = 'SessionStartError';
+  override readonly name = 'SessionStartError';
   readonly retryable: boolean;
   readonly target: string;
   readonly awsErrorName: string | undefined;
@@ -24,11 +24,21 @@ export class SessionStartError extends DeployerError {
 /**
  * Session Manager refused the session for good: the caller may not start it (AccessDeniedException:
  * the message names the action and the resource), the target or the document does not exist, or
- * the request is invalid. Not retryable, and by its own name: the workflow retries SessionStartError
- * by name, and a refusal must fail the step at once instead of being retried for minutes.
+ * the request is invalid. Not retryable, and by a name of its own: the workflow retries
+ * SessionStartError by name, and a refusal must fail the step at once instead of being retried for
+ * minutes.
  */
-export class SessionRefusedError extends SessionStartError {
-  override readonly name = 'SessionRefusedError' as const;
+export class SessionRefusedError extends DeployerError {
+  override readonly name = 'SessionRefusedError';
+  readonly retryable = false;
+  readonly target: string;
+  readonly awsErrorName: string | undefined;
+
+  constructor(message: string, options: { target: string; awsErrorName?: string; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.target = options.target;
+    this.awsErrorName = options.awsErrorName;
+  }
 }
 
 /** The StreamUrl websocket could not be opened, or the connect deadline passed before it was. */

@@ -867,7 +867,11 @@ const RETRYABLE_AWS_ERRORS = new Set([
 ]);
 
 /** StartSession's failure: SessionStartError when worth retrying, SessionRefusedError when not. */
-function sessionStartError(message: string, target: string, error: unknown): SessionStartError {
+function sessionStartError(
+  message: string,
+  target: string,
+  error: unknown,
+): SessionStartError | SessionRefusedError {
   const name = error instanceof Error ? error.name : undefined;
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
@@ -876,9 +880,11 @@ function sessionStartError(message: string, target: string, error: unknown): Ses
     status === undefined ||
     status >= 500 ||
     status === 429;
-  const options = { target, retryable, cause: error, ...(name === undefined ? {} : { awsErrorName: name }) };
+  const options = { target, cause: error, ...(name === undefined ? {} : { awsErrorName: name }) };
   const text = `${message}: ${name ?? 'Error'}: ${describe(error)}`;
-  return retryable ? new SessionStartError(text, options) : new SessionRefusedError(text, options);
+  return retryable
+    ? new SessionStartError(text, { ...options, retryable: true })
+    : new SessionRefusedError(text, options);
 }
 
 function describe(error: unknown): string {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   EncryptionNotSupportedError,
   PortConnectError,
+  SessionRefusedError,
   SessionStartError,
   TunnelClosedError,
   TunnelConnectError,
@@ -507,8 +508,8 @@ describe('openTunnel failures are typed and bounded', () => {
   it('an unknown target fails with SessionRefusedError (InvalidTarget), not retryable', async () => {
     const { error, ms } = await timedRejection(open({ portNumber: 2375, target: 'mi-00000000000000bad' }));
 
-    // A SessionStartError by type, but by a name the workflow does not retry.
-    expect(error).toBeInstanceOf(SessionStartError);
+    // Not a SessionStartError: the workflow retries that one by name.
+    expect(error).toBeInstanceOf(SessionRefusedError);
     expect(error).toMatchObject({
       name: 'SessionRefusedError',
       awsErrorName: 'InvalidTarget',
