@@ -8,7 +8,6 @@ import {
   EncryptionNotSupportedError,
   PortConnectError,
   SessionRefusedError,
-  SessionStartError,
   TunnelClosedError,
   TunnelConnectError,
   TunnelHandshakeError,
