@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
+import { readBody } from '../ssm/aws-json.js';
 
 /** The X-Amz-Target prefix of DynamoDB (AWS JSON 1.0). */
 export const DYNAMODB_TARGET_PREFIX = 'DynamoDB_20120810';
@@ -246,15 +247,6 @@ export class DynamoDbStandIn {
       request.end(body);
     });
   }
-}
-
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
 }
 
 function tableNameOf(body: Buffer): string | undefined {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../ssm/aws-json.js';
 
 /**
  * The server side of the AWS Query protocol (SNS): a form-encoded POST (or a GET with the same
@@ -65,7 +66,13 @@ export class QueryRouter {
   async handle(req: IncomingMessage, res: ServerResponse, preread?: Buffer): Promise<void> {
     const requestId = randomUUID();
     try {
-      const body = preread === undefined ? await readBody(req) : preread.toString('utf8');
+      const body = (
+        preread ??
+        (await readBody(req, {
+          maxBytes: MAX_BODY,
+          tooLarge: () => new QueryError('RequestEntityTooLarge', 'the request body is too large', 413),
+        }))
+      ).toString('utf8');
       const url = new URL(req.url ?? '/', 'http://stand-in');
       const params = req.method === 'GET' ? url.searchParams : new URLSearchParams(body);
       const authorization = req.headers.authorization;
@@ -103,14 +110,7 @@ export class QueryRouter {
     } catch (error) {
       const failure =
         error instanceof QueryError ? error : new QueryError('InternalError', String(error), 500, 'Receiver');
-      send(
-        res,
-        failure.statusCode,
-        requestId,
-        `<ErrorResponse xmlns="${this.xmlns}"><Error><Type>${failure.faultType}</Type>` +
-          `<Code>${escapeXml(failure.code)}</Code><Message>${escapeXml(failure.message)}</Message></Error>` +
-          `<RequestId>${requestId}</RequestId></ErrorResponse>`,
-      );
+      sendQueryError(res, this.xmlns, requestId, failure);
     }
   }
 }
@@ -155,6 +155,23 @@ export function flattened(params: URLSearchParams, prefix: string): Array<Map<st
   return [...byIndex.entries()].sort(([a], [b]) => a - b).map(([, fields]) => fields);
 }
 
+/** Answers `failure` as the Query protocol's <ErrorResponse>, with its HTTP status. */
+export function sendQueryError(
+  res: ServerResponse,
+  xmlns: string,
+  requestId: string,
+  failure: QueryError,
+): void {
+  send(
+    res,
+    failure.statusCode,
+    requestId,
+    `<ErrorResponse xmlns="${xmlns}"><Error><Type>${failure.faultType}</Type>` +
+      `<Code>${escapeXml(failure.code)}</Code><Message>${escapeXml(failure.message)}</Message></Error>` +
+      `<RequestId>${requestId}</RequestId></ErrorResponse>`,
+  );
+}
+
 function send(res: ServerResponse, status: number, requestId: string, xml: string): void {
   res.writeHead(status, {
     'content-type': 'text/xml',
@@ -162,22 +179,4 @@ function send(res: ServerResponse, status: number, requestId: string, xml: strin
     'x-amzn-requestid': requestId,
   });
   res.end(xml);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new QueryError('RequestEntityTooLarge', 'the request body is too large', 413));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { escapeXml } from '../aws/query.js';
-import type { VerifiedCaller } from '../ssm/aws-json.js';
+import { QueryError, sendQueryError as sendQueryFailure } from '../aws/query.js';
+import { SNS_XMLNS } from '../aws/sns.js';
+import { readBody, type VerifiedCaller } from '../ssm/aws-json.js';
 import { authorizationRequests, type IamService, type MappingEnvironment } from './actions.js';
 import {
   type AuthorizationRequest,
@@ -85,7 +86,6 @@ const JSON_SERVICES: Record<string, JsonService> = {
   },
 };
 
-const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const MAX_BODY = 16 * 1024 * 1024;
 /** How many decisions and refusals are kept for inspection. */
 const RECORD_LIMIT = 10_000;
@@ -140,7 +140,11 @@ export class IamGate {
     const requestId = randomUUID();
     let body: Buffer;
     try {
-      body = await readBody(req);
+      body = await readBody(req, {
+        maxBytes: MAX_BODY,
+        tooLarge: () => new Error('the request body is too large'),
+        destroy: false,
+      });
     } catch {
       if (!res.headersSent) {
         res.writeHead(413, { connection: 'close' });
@@ -364,30 +368,5 @@ function sendQueryError(
   code: string,
   message: string,
 ): void {
-  const xml =
-    `<ErrorResponse xmlns="${SNS_XMLNS}"><Error><Type>Sender</Type><Code>${escapeXml(code)}</Code>` +
-    `<Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
-  res.writeHead(status, {
-    'content-type': 'text/xml',
-    'content-length': Buffer.byteLength(xml),
-    'x-amzn-requestid': requestId,
-  });
-  res.end(xml);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new Error('the request body is too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+  sendQueryFailure(res, SNS_XMLNS, requestId, new QueryError(code, message, status));
 }

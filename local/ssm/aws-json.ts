@@ -78,7 +78,12 @@ export class AwsJsonRouter {
   async handle(req: IncomingMessage, res: ServerResponse, prepared: PreparedRequest = {}): Promise<void> {
     const requestId = randomUUID();
     try {
-      const body = prepared.body ?? (await readBody(req));
+      const body =
+        prepared.body ??
+        (await readBody(req, {
+          maxBytes: 1024 * 1024,
+          tooLarge: () => new AwsJsonError('SerializationException', 'the request body is too large', 413),
+        }));
       if (req.method !== 'POST')
         throw new AwsJsonError('UnknownOperationException', 'only POST is served', 404);
       const authorization = req.headers.authorization;
@@ -131,21 +136,31 @@ function send(res: ServerResponse, status: number, requestId: string, body: unkn
   res.end(text);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** How much of a request body a stand-in reads, and what it answers beyond that. */
+export interface BodyLimit {
+  maxBytes: number;
+  /** The error the read rejects with once the body passes maxBytes. */
+  tooLarge: () => Error;
+  /** Destroys the request then (default true); false leaves the answer to the caller. */
+  destroy?: boolean;
+}
+
+/** Reads a whole request (or response) body, up to `limit` when given. */
+export function readBody(stream: IncomingMessage, limit?: BodyLimit): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    stream.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > 1024 * 1024) {
-        reject(new AwsJsonError('SerializationException', 'the request body is too large', 413));
-        req.destroy();
+      if (limit !== undefined && size > limit.maxBytes) {
+        reject(limit.tooLarge());
+        if (limit.destroy !== false) stream.destroy();
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
   });
 }
 
