@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { type AddressInfo, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import type { PolicyDocument } from '../iam/principals.js';
 import { INVALID_TOKEN_MESSAGE, type SigV4Secret, verifySigV4 } from '../iam/sigv4.js';
+import { listen } from '../listen.js';
 import { type CompiledRoute, compileRoutes, selectRoute } from './routes.js';
 
 /**
@@ -397,14 +398,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     return event as unknown as HttpApiEvent;
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, host);
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
     url: `${endpoint}${stagePrefix}`,

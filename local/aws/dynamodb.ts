@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listen } from '../listen.js';
 import { readBody } from '../ssm/aws-json.js';
 
 /** The X-Amz-Target prefix of DynamoDB (AWS JSON 1.0). */
@@ -66,14 +67,7 @@ export class DynamoDbStandIn {
   static async start(): Promise<DynamoDbStandIn> {
     const dynalite = require('dynalite') as DynaliteFactory;
     const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return new DynamoDbStandIn(server, (server.address() as AddressInfo).port);
+    return new DynamoDbStandIn(server, await listen(server, 0, '127.0.0.1'));
   }
 
   /** The actions served, for the stand-in's health page. */

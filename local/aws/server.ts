@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { type IamDecisionRecord, IamGate, type IamRefusal } from '../iam/gate.js';
 import type { PolicyDocument, Principal, ResolvedPrincipal } from '../iam/principals.js';
 import { accessKeyIdOf } from '../iam/sigv4.js';
+import { listen } from '../listen.js';
 import { AwsJsonError, AwsJsonRouter, type PreparedRequest } from '../ssm/aws-json.js';
 import type { Faults } from '../ssm/faults.js';
 import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
@@ -292,13 +293,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, options.port ?? 0, host);
   } catch (error) {
     gateway.close();
     ecr?.close();

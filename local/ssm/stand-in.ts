@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listen } from '../listen.js';
 import { AwsJsonError, AwsJsonRouter } from './aws-json.js';
 import type { Faults } from './faults.js';
 import { MessageGateway, type RelaySessionInfo } from './mgs.js';
@@ -67,14 +68,7 @@ export async function startSsmStandIn(options: SsmStandInOptions = {}): Promise<
   server.on('upgrade', (req, socket, head) => {
     if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, host);
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   let stopping: Promise<void> | undefined;
   return {
