@@ -56,7 +56,7 @@ interface Built {
   engines: EngineAccess;
   metrics: MetricsAccess;
 }
-let built: Partial<Built> = {};
+const built: Partial<Built> = {};
 
 /** The container's `key`, built by `make` on first use. */
 function once<K extends keyof Built>(key: K, make: () => Built[K]): Built[K] {
@@ -146,9 +146,4 @@ export function metrics(): StepDeps['metrics'] {
 /** The clock. */
 export function now(): StepDeps['now'] {
   return () => new Date();
-}
-
-/** For tests: forget the built dependencies (after changing the environment). */
-export function resetDeps(): void {
-  built = {};
 }

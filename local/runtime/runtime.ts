@@ -362,9 +362,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     onError: (err) => log(`registry event: ${(err as Error).message}`),
   });
   // The HTTP API: its routes invoke their functions (under the resource policy API Gateway needs),
-  // callers are identified by SigV4 and authorized for execute-api:Invoke by their own policies.
+  // callers are identified by SigV4 and authorized for execute-api:Invoke by their own policies,
+  // from the same principals the AWS stand-in knows (one account, one IAM).
+  const iam = aws.iam as NonNullable<AwsStandIn['iam']>;
   const users = new Map<string, Principal>();
-  const callers = new Map<string, Principal>([[operator.accessKeyId, operator]]);
   const apiArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:${model.api.id}`;
   const api = await startHttpApi({
     host: '127.0.0.1',
@@ -383,23 +384,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return fn.invoke(event, { requestId: ctx.requestId, signal: ctx.signal });
       },
     })),
-    callers: {
-      lookup: (accessKeyId) => {
-        const p = callers.get(accessKeyId);
-        return p
-          ? {
-              secretAccessKey: p.secretAccessKey,
-              ...(p.sessionToken ? { sessionToken: p.sessionToken } : {}),
-              arn: p.arn,
-              userId: resolvePrincipal(p).userId,
-              account: ACCOUNT,
-              policies: p.policies,
-            }
-          : undefined;
-      },
-    },
+    callers: { lookup: (accessKeyId) => iam.principal(accessKeyId) },
     authorize: async (caller, request) => {
-      const p = callers.get(caller.accessKeyId);
+      const p = iam.principal(caller.accessKeyId);
       if (!p) return false;
       return (await authorize(p, request)).result;
     },
@@ -415,7 +402,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       policies: policies ?? model.api.approverRole?.policies.map((p) => p.document) ?? [],
     };
     users.set(name, created);
-    callers.set(created.accessKeyId, created);
+    iam.addPrincipal(created);
     return created;
   };
 

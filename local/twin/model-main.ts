@@ -5,7 +5,15 @@
 import { basename } from 'node:path';
 import type { PolicyDocument } from '../../infra/permissions.js';
 import type { ModelRole, StackModel } from './model.js';
-import { installMocks, type Recorded, type Recording, settle, unwrap } from './pulumi-mocks.js';
+import {
+  installMocks,
+  ofType as ofTypeIn,
+  one,
+  type Recorded,
+  type Recording,
+  settle,
+  unwrap,
+} from './pulumi-mocks.js';
 
 const input = JSON.parse(await new Response(process.stdin as unknown as ReadableStream).text()) as {
   stack: string;
@@ -21,12 +29,8 @@ const recording: Recording = installMocks(
 await import('../../infra/index.js');
 await settle(recording, 200);
 
-const ofType = (type: string) => recording.resources.filter((r) => r.type === type);
-const single = (type: string): Recorded => {
-  const found = ofType(type);
-  if (found.length !== 1) throw new Error(`the program declares ${found.length} ${type}, expected one`);
-  return found[0] as Recorded;
-};
+const ofType = (type: string) => ofTypeIn(recording, type);
+const single = (type: string): Recorded => one(recording, type);
 const plain = (v: unknown) => unwrap(v).value;
 
 const roles = new Map<string, ModelRole>();
