@@ -1,4 +1,5 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
+import type Docker from 'dockerode';
 import { openTunnel, type Tunnel } from '../../../functions/lib/ssm/index.js';
 import { Engine } from '../../../functions/lib/swarm/engine.js';
 import { type ProgressInput, progress } from '../../../functions/lib/swarm/operations.js';
@@ -71,4 +72,20 @@ export async function settle(engine: Engine, input: ProgressInput, timeoutMs = 6
     p = await progress(engine, input);
   }
   return p;
+}
+
+/** One line per task of a service (slot, image, desired and actual state, error), for failure reports. */
+export async function taskStates(docker: Docker, service: string): Promise<string> {
+  const tasks = (await docker.listTasks({ filters: { service: [service] } })) as Array<{
+    Slot?: number;
+    DesiredState: string;
+    Status: { State: string; Timestamp?: string; Err?: string; Message?: string };
+    Spec: { ContainerSpec?: { Image?: string } };
+  }>;
+  return tasks
+    .map(
+      (t) =>
+        `  slot ${t.Slot ?? '-'} ${t.Spec.ContainerSpec?.Image ?? '?'} desired=${t.DesiredState} state=${t.Status.State} at ${t.Status.Timestamp ?? '?'} ${t.Status.Err ?? t.Status.Message ?? ''}`,
+    )
+    .join('\n');
 }
