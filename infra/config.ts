@@ -60,7 +60,8 @@ const tlsMaterialSchema = z.strictObject({
   key: z.string().check(z.includes('-----BEGIN', { message: 'a PEM private key' })),
 });
 
-const schemas = {
+/** The program's own keys (`aws:region` for `region`), exported for docs/tools/config-reference.ts. */
+export const schemas = {
   namePrefix: z
     .string()
     .check(z.regex(/^[a-z][a-z0-9-]{0,23}$/, 'lowercase letters, digits and dashes, at most 24 characters')),

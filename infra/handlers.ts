@@ -9,7 +9,10 @@ import type { HandlerName } from './permissions.js';
 export { HANDLERS } from './permissions.js';
 export type Handler = HandlerName;
 
-/** Handlers that start, describe or stop executions of the workflow (they get STATE_MACHINE_ARN). */
+/**
+ * Handlers that start, describe or stop executions of the workflow (what their roles allow). Every
+ * function gets STATE_MACHINE_ARN, for the console links of the alerts it sends.
+ */
 export const NEEDS_STATE_MACHINE: readonly Handler[] = [
   'start-deployment',
   'reap-execution',

@@ -171,8 +171,8 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
     table(
       [
         'dynamodb:GetItem', // abortRequested, latestPush, lockHolder, phase, plan, touched, waitingTask
-        'dynamodb:PutItem', // acquireLock, takeOverLock, savePlan, dedupe
-        'dynamodb:UpdateItem', // savePlan (META), finish, requestAbort (supersede)
+        'dynamodb:PutItem', // acquireLock, takeOverLock, savePlan (and its audit-trail entry), dedupe
+        'dynamodb:UpdateItem', // savePlan (META), finish and its audit status, requestAbort (supersede)
         'dynamodb:DeleteItem', // releaseLock, clearWaitingTask, dedupe forget
         'dynamodb:Query', // finish (ensureRollback of a holder that changed nothing)
         ...NOTIFY_RECORD,
@@ -197,7 +197,10 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
     },
   ],
   analyze: [
-    table(['dynamodb:GetItem', ...NOTIFY_RECORD], 'context.ts failIfAborted, notify (analysis-failed)'),
+    table(
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', ...NOTIFY_RECORD],
+      'context.ts failIfAborted, analyze.ts analyzeStep (promoteRequested, noteRound), notify (analysis-failed)',
+    ),
     ...NOTIFY,
     ...TUNNEL, // withPrometheus through the manager (tunnelPort); default document
     {
@@ -223,19 +226,24 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   ],
   api: [
     table(
-      ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-      'approval.ts decide (waitingTask, clearWaitingTask), abort.ts abortDeployment (requestAbort)',
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+      'approval.ts decide (waitingTask, clearWaitingTask), abort.ts abortDeployment (requestAbort), operator.ts (history, listHistory: Query of the index, requestPause, requestPromote, noteAction)',
     ),
     {
       actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
       on: 'none',
-      why: 'approval.ts decide, abort.ts abortDeployment (task tokens)',
+      why: 'approval.ts decide, abort.ts abortDeployment, operator.ts resume (task tokens)',
+    },
+    {
+      actions: ['states:StartExecution'],
+      on: 'stateMachine',
+      why: 'operator.ts redeploy (undo, retry: StartExecution of the deployment workflow)',
     },
   ],
   'bake-wave': [
     table(
-      ['dynamodb:GetItem', 'dynamodb:PutItem'],
-      'waiting.ts bakeWaveStep (saveWaitingTask, failIfAborted)',
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      'waiting.ts bakeWaveStep, holdWaveStep (saveWaitingTask, its status in the audit trail), checkPauseStep (pauseRequested, failIfAborted)',
     ),
   ],
   'canary-ready': [table([...NOTIFY_RECORD], 'analyze.ts canaryReadyStep (notify)'), ...NOTIFY],
@@ -267,7 +275,10 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
     ...ENGINE,
   ],
   'judge-wave': [
-    table(['dynamodb:GetItem', ...NOTIFY_RECORD], 'wave.ts judgeWaveStep (touched, notify)'),
+    table(
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', ...NOTIFY_RECORD],
+      'wave.ts judgeWaveStep (touched, noteCluster, notify)',
+    ),
     ...NOTIFY,
   ],
   'list-touched': [
@@ -326,8 +337,8 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   'remove-canary': [table([...ON_CLUSTER_RECORD], 'change.ts removeCanaryStep (onCluster)'), ...ENGINE],
   'request-approval': [
     table(
-      ['dynamodb:PutItem', 'dynamodb:GetItem', ...NOTIFY_RECORD],
-      'waiting.ts requestApprovalStep (saveWaitingTask, failIfAborted, notify)',
+      ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...NOTIFY_RECORD],
+      'waiting.ts requestApprovalStep (saveWaitingTask and its status in the audit trail, failIfAborted, notify)',
     ),
     ...NOTIFY,
   ],

@@ -56,6 +56,27 @@ export function ecrCatalog(
         );
       }
     },
+    /** @throws RegistryLookupError */
+    async hasDigest(registry, repository, digest, signal) {
+      try {
+        const out = await ecr(registry.region).send(
+          new DescribeImagesCommand({
+            registryId: registry.account,
+            repositoryName: repository,
+            imageIds: [{ imageDigest: digest }],
+          }),
+          { abortSignal: signal },
+        );
+        return (out.imageDetails ?? []).some((i) => i.imageDigest === digest);
+      } catch (err) {
+        const name = (err as Error).name;
+        if (name === 'ImageNotFoundException' || name === 'RepositoryNotFoundException') return false;
+        throw new RegistryLookupError(
+          `ECR DescribeImages ${repository}@${digest} in ${registry.account} (${registry.region}) failed: ${name}`,
+          { cause: err },
+        );
+      }
+    },
     registryHost: (registry, signal) => auth.registryHost(registry, signal),
   };
 }

@@ -103,11 +103,17 @@ export function catalog(): StepDeps['catalog'] {
   return once('catalog', () => ecrCatalog(ecrFor(), ecrAuth()));
 }
 
-/** Alerts: the SNS topic TOPIC_ARN, each sent once (dedupe in the table). */
+/**
+ * Alerts: the SNS topic TOPIC_ARN, each sent once (dedupe in the table); linking to the execution
+ * in the console where the function has STATE_MACHINE_ARN.
+ */
 export function notifier(): StepDeps['notifier'] {
   return once(
     'notifier',
-    () => new Notifier(new SNSClient({}), requireEnv('TOPIC_ARN'), new DynamoDedupe(dynamodb(), table())),
+    () =>
+      new Notifier(new SNSClient({}), requireEnv('TOPIC_ARN'), new DynamoDedupe(dynamodb(), table()), {
+        stateMachineArn: process.env.STATE_MACHINE_ARN,
+      }),
   );
 }
 

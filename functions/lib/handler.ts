@@ -1,9 +1,11 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { Invocation, StepDeps } from './deploy/steps/context.js';
 import { logger } from './deps.js';
 import { DeployerError } from './errors.js';
+import { deployerMetrics, recordOutcome, recordStep } from './metrics.js';
 import * as z from './zod.js';
 
 /** The event a handler got does not have the shape its state's Parameters promise. */
@@ -52,6 +54,15 @@ function settled(running: Promise<unknown> | undefined, ms: number): Promise<voi
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Runs a metrics call; a metric that cannot be recorded is logged, never the step's failure. */
+function measure(record: () => void): void {
+  try {
+    record();
+  } catch (err) {
+    logger.warn('metric not recorded', { error: (err as Error).name, errorMessage: (err as Error).message });
+  }
+}
+
 /** The factories (from deps.ts) of the ports a step uses, by name. */
 export type Ports<K extends keyof StepDeps> = { [P in K]: () => StepDeps[P] };
 
@@ -70,7 +81,9 @@ export function buildDeps<K extends keyof StepDeps>(ports: Ports<K>): Pick<StepD
  * on every log line. Errors are logged by name and message (never the event: it may carry tokens)
  * and rethrown: an unhandled error fails the invocation, which is what Step Functions routes on.
  * `ports` names the factories of the ports the step uses: only those are built, and only their
- * adapters and AWS clients end up in the handler's bundle.
+ * adapters and AWS clients end up in the handler's bundle. Every invocation records the step's
+ * latency (and whether it failed), and an outcome that reaches the workflow the deployment metrics
+ * it means (functions/lib/metrics.ts); Powertools' logMetrics writes them as EMF after each one.
  */
 export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps, O>(
   step: string,
@@ -83,7 +96,11 @@ export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps,
     invocation: Invocation,
   ) => Promise<O>,
 ) {
-  const invoke = async (event: unknown, context: Context & { signal?: AbortSignal }, signal: AbortSignal) => {
+  const attempt = async (
+    event: unknown,
+    context: Context & { signal?: AbortSignal },
+    signal: AbortSignal,
+  ) => {
     const parsed = z.safeParse(schema, event);
     if (!parsed.success) {
       const where = parsed.error.issues
@@ -103,6 +120,8 @@ export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps,
     try {
       const result = await run(deps, parsed.data, combined, invocation);
       logger.info('step done', { ...keys, ms: Date.now() - started });
+      // An answer cut off by a timeout or a stop never reaches the workflow: its retry counts.
+      if (!combined.aborted) measure(() => recordOutcome(step, parsed.data, { result }));
       return result;
     } catch (err) {
       const e = err as Error;
@@ -113,7 +132,21 @@ export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps,
         errorMessage: e.message,
         ms: Date.now() - started,
       });
+      if (!combined.aborted) measure(() => recordOutcome(step, parsed.data, { error: err }));
       throw err;
+    }
+  };
+  // Every invocation, whatever it ends with, records the step's latency (logMetrics publishes it).
+  const invoke = async (event: unknown, context: Context & { signal?: AbortSignal }, signal: AbortSignal) => {
+    const started = Date.now();
+    let failed = true;
+    try {
+      const result = await attempt(event, context, signal);
+      // An answer cut off by middy's timeout (or a stop) is an invocation that failed.
+      failed = signal.aborted || context.signal?.aborted === true;
+      return result;
+    } finally {
+      measure(() => recordStep(step, Date.now() - started, failed));
     }
   };
   // The invocation middy has just timed out: middy aborts its signal, which records it here, and
@@ -149,5 +182,7 @@ export function stepHandler<S extends z.core.$ZodType, K extends keyof StepDeps,
         throw timeoutError();
       },
     },
-  ).use(injectLambdaContext(logger));
+  )
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(deployerMetrics));
 }

@@ -1,5 +1,6 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { METRIC, METRICS_NAMESPACE } from '../../functions/lib/metrics.js';
 import { requireArgs } from './util.js';
 
 export interface AlarmsArgs {
@@ -12,14 +13,23 @@ export interface AlarmsArgs {
   topicArn: pulumi.Input<string>;
   /** Function names for the dashboard's Lambda widgets. */
   functionNames: pulumi.Input<string>[];
+  /**
+   * A rollback that concluded longer than this after its deployment was planned (TimeToRollBack)
+   * raises an alarm: default 3600 s (a canary analysis or a bake that ran long before it failed).
+   */
+  rollbackAlarmSeconds?: number;
 }
 
 /** The custom metric a rollback that could not restore every cluster emits. */
-export const ROLLBACK_FAILED_METRIC = { namespace: 'SwarmDeployer', name: 'RollbackFailed' } as const;
+export const ROLLBACK_FAILED_METRIC = { namespace: METRICS_NAMESPACE, name: 'RollbackFailed' } as const;
 
 /**
  * Alarms to the alert topic on what needs a person: failed and timed-out executions, events that
- * could not be delivered (dead-letter queue), and rollbacks that failed; and one dashboard.
+ * could not be delivered (dead-letter queue), rollbacks that failed, deployments that failed, and
+ * rollbacks that took too long; and one dashboard, of the workflow, the functions and the
+ * deployer's own metrics (functions/lib/metrics.ts: EMF records of every function, in the
+ * namespace SwarmDeployer). Rollbacks by service are on the dashboard only: each one has sent its
+ * alert already.
  *
  * "Rollback failed" is a metric filter on ConcludeRollback's log: the handler wrapper logs every
  * failure as JSON `{"message":"step failed","error":"<name>",…}` and ConcludeRollback fails with
@@ -28,14 +38,23 @@ export const ROLLBACK_FAILED_METRIC = { namespace: 'SwarmDeployer', name: 'Rollb
  */
 export class Alarms extends pulumi.ComponentResource {
   readonly alarms: Record<
-    'executionsFailed' | 'executionsTimedOut' | 'deadLetters' | 'rollbackFailed',
+    | 'executionsFailed'
+    | 'executionsTimedOut'
+    | 'deadLetters'
+    | 'rollbackFailed'
+    | 'deploymentsFailed'
+    | 'rollbackSlow',
     aws.cloudwatch.MetricAlarm
   >;
   readonly rollbackFailedFilter: aws.cloudwatch.LogMetricFilter;
   readonly dashboard: aws.cloudwatch.Dashboard;
 
   constructor(name: string, args: AlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
-    requireArgs('Alarms', [[/^[A-Za-z0-9_-]{1,200}$/.test(args.namePrefix), 'namePrefix: A-Z a-z 0-9 _ -']]);
+    const rollbackSeconds = args.rollbackAlarmSeconds ?? 3600;
+    requireArgs('Alarms', [
+      [/^[A-Za-z0-9_-]{1,200}$/.test(args.namePrefix), 'namePrefix: A-Z a-z 0-9 _ -'],
+      [Number.isInteger(rollbackSeconds) && rollbackSeconds > 0, 'rollbackAlarmSeconds: a positive integer'],
+    ]);
     super('swarm-deployer:index:Alarms', name, {}, opts);
     const alarm = (
       key: string,
@@ -46,6 +65,8 @@ export class Alarms extends pulumi.ComponentResource {
         statistic: string;
         dimensions?: Record<string, pulumi.Input<string>>;
       },
+      /** Over "≥ 1 in a minute". */
+      over: { threshold?: number; period?: number; comparisonOperator?: string } = {},
     ) =>
       new aws.cloudwatch.MetricAlarm(
         `${name}-${key}`,
@@ -57,6 +78,7 @@ export class Alarms extends pulumi.ComponentResource {
           evaluationPeriods: 1,
           threshold: 1,
           comparisonOperator: 'GreaterThanOrEqualToThreshold',
+          ...over,
           treatMissingData: 'notBreaching',
           alarmActions: [args.topicArn],
           okActions: [args.topicArn],
@@ -106,6 +128,18 @@ export class Alarms extends pulumi.ComponentResource {
         metricName: ROLLBACK_FAILED_METRIC.name,
         statistic: 'Sum',
       }),
+      // The deployer's own metrics, fleet-wide (their dimension set []: every service).
+      deploymentsFailed: alarm(
+        'deployments-failed',
+        'A deployment failed: partially deployed, or a rollback that failed or never concluded',
+        { namespace: METRICS_NAMESPACE, metricName: METRIC.deploymentsFailed, statistic: 'Sum' },
+      ),
+      rollbackSlow: alarm(
+        'rollback-slow',
+        `A deployment was rolled back more than ${rollbackSeconds} s after it was planned`,
+        { namespace: METRICS_NAMESPACE, metricName: METRIC.timeToRollBack, statistic: 'Maximum' },
+        { threshold: rollbackSeconds * 1000, period: 300, comparisonOperator: 'GreaterThanThreshold' },
+      ),
     };
     this.dashboard = new aws.cloudwatch.Dashboard(
       `${name}-dashboard`,
@@ -166,6 +200,72 @@ function dashboardBody(region: string, stateMachineArn: string, queue: string, f
         12,
         6,
       ),
+      // The deployer's own metrics (EMF): fleet-wide series, and per service, step, cluster or
+      // verdict through SEARCH (a series per value that has reported).
+      widget(
+        'Deployments',
+        [
+          METRIC.deploymentsStarted,
+          METRIC.deploymentsSucceeded,
+          METRIC.deploymentsRolledBack,
+          METRIC.deploymentsFailed,
+        ].map((m) => [METRICS_NAMESPACE, m]),
+        0,
+        12,
+      ),
+      widget(
+        'Rolled back and failed, by service (1 h)',
+        [
+          search(METRIC.deploymentsRolledBack, ['service'], 'Sum', 'rolledBack', 3600),
+          search(METRIC.deploymentsFailed, ['service'], 'Sum', 'failed', 3600),
+        ],
+        12,
+        12,
+      ),
+      widget(
+        'Time to deploy and to roll back (ms, p50 and max)',
+        [METRIC.timeToDeploy, METRIC.timeToRollBack].flatMap((m) => [
+          [METRICS_NAMESPACE, m, { stat: 'p50' }],
+          [METRICS_NAMESPACE, m, { stat: 'Maximum' }],
+        ]),
+        0,
+        18,
+      ),
+      widget(
+        'Analysis verdicts',
+        [search(METRIC.analysisVerdicts, ['verdict'], 'Sum', 'verdicts')],
+        12,
+        18,
+      ),
+      widget(
+        'Step latency (ms, p90)',
+        [search(METRIC.stepLatency, ['service', 'step'], 'p90', 'steps')],
+        0,
+        24,
+      ),
+      widget(
+        'SSM session open time (ms, p90)',
+        [search(METRIC.ssmSessionOpenTime, ['service', 'cluster'], 'p90', 'sessions')],
+        12,
+        24,
+      ),
+      widget('Step errors', [search(METRIC.stepErrors, ['service', 'step'], 'Sum', 'stepErrors')], 0, 30),
+      widget(
+        'Lock waits, by service',
+        [search(METRIC.lockWaits, ['service'], 'Sum', 'lockWaits'), [METRICS_NAMESPACE, METRIC.lockWaits]],
+        12,
+        30,
+      ),
     ],
   };
+}
+
+/** A dashboard expression: every series of `metric` with exactly the dimensions `dimensions`. */
+function search(metric: string, dimensions: string[], stat: string, id: string, period = 300) {
+  return [
+    {
+      id,
+      expression: `SEARCH('{${METRICS_NAMESPACE},${dimensions.join(',')}} MetricName="${metric}"', '${stat}', ${period})`,
+    },
+  ];
 }

@@ -10,10 +10,23 @@ export interface ApiArgs {
 }
 
 /** The routes; every one is IAM-authorised (SigV4), the handler records the caller's ARN. */
-export const API_ROUTES = ['POST /deployments/{id}/{action}'] as const;
+export const API_ROUTES = [
+  'GET /deployments',
+  'GET /deployments/{id}',
+  'POST /deployments/{id}/{action}',
+  'POST /services/{name}/{action}',
+] as const;
+
+// The execute-api resource of a route key: each path parameter becomes a wildcard
+// ("POST /deployments/{id}/{action}" gives "POST/deployments/*/*").
+export function routeResource(routeKey: string): string {
+  const [method, path] = routeKey.split(' ') as [string, string];
+  return `${method}${path.replace(/\{[^}]+\}/g, '*')}`;
+}
 
 /**
- * The HTTP API for people: approve, reject or abort a deployment. Authorisation is AWS_IAM on
+ * The HTTP API for people: list and follow deployments, approve, reject, abort, promote, pause,
+ * resume them, undo or retry a service's release. Authorisation is AWS_IAM on
  * every route; HTTP APIs have no resource policy, so the program creates an approver role with
  * `execute-api:Invoke` on these routes that the allowed principals may assume.
  */
@@ -36,7 +49,7 @@ export class Api extends pulumi.ComponentResource {
 
     this.api = new aws.apigatewayv2.Api(
       `${name}-http`,
-      { protocolType: 'HTTP', description: 'swarm-deployer: approve, reject or abort deployments' },
+      { protocolType: 'HTTP', description: 'swarm-deployer: see and steer deployments' },
       { parent: this },
     );
     const integration = new aws.apigatewayv2.Integration(
@@ -104,7 +117,7 @@ export class Api extends pulumi.ComponentResource {
       this.approverRole = new aws.iam.Role(
         `${name}-approver`,
         {
-          description: 'swarm-deployer: may call the deployments API (approve, reject, abort)',
+          description: 'swarm-deployer: may call the deployments API (list, status, approve, undo…)',
           assumeRolePolicy: JSON.stringify({
             Version: '2012-10-17',
             Statement: [
@@ -129,7 +142,7 @@ export class Api extends pulumi.ComponentResource {
                 {
                   Effect: 'Allow',
                   Action: 'execute-api:Invoke',
-                  Resource: `${executionArn}/*/POST/deployments/*`,
+                  Resource: API_ROUTES.map((route) => `${executionArn}/*/${routeResource(route)}`),
                 },
               ],
             }),

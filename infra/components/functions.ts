@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { HANDLERS, type Handler, NEEDS_STATE_MACHINE } from '../handlers.js';
+import { HANDLERS, type Handler } from '../handlers.js';
 import { functionLogsPolicy, type PermissionContext, policyFor } from '../permissions.js';
 import { assumeRolePolicy, requireArgs } from './util.js';
 
@@ -85,8 +85,9 @@ export class Functions extends pulumi.ComponentResource {
         DEPLOYER_TABLE: args.tableName,
         DEPLOYER_PREFIX: args.prefix,
         NODE_OPTIONS: '--enable-source-maps',
+        // Every function: the alerts it sends link to their execution in the console.
+        STATE_MACHINE_ARN: args.stateMachineArn,
       };
-      if (NEEDS_STATE_MACHINE.includes(handler)) environment.STATE_MACHINE_ARN = args.stateMachineArn;
       functions[handler] = new aws.lambda.Function(
         `${name}-${handler}`,
         {

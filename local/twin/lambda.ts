@@ -146,6 +146,14 @@ export interface FunctionStats {
 
 const LOG_LINES = 5000;
 
+export interface LocalFunctionOptions {
+  /**
+   * Every line the function writes (stdout and stderr), as CloudWatch Logs receives it: the
+   * runtime hands them to its EMF aggregator (local/twin/emf.ts), the twin's metric extraction.
+   */
+  onLogLine?: (line: string, functionName: string) => void;
+}
+
 /** One function of the model, invocable. */
 export class LocalFunction {
   private environments: Environment[] = [];
@@ -158,6 +166,7 @@ export class LocalFunction {
     readonly model: ModelFunction,
     /** The function's environment: the model's variables plus what Lambda sets (region, credentials). */
     private readonly env: Record<string, string>,
+    private readonly options: LocalFunctionOptions = {},
   ) {}
 
   get name(): string {
@@ -232,6 +241,11 @@ export class LocalFunction {
     const e = new Environment(this.model, this.env, (line) => {
       this.logs.push(line);
       if (this.logs.length > LOG_LINES) this.logs.splice(0, this.logs.length - LOG_LINES);
+      try {
+        this.options.onLogLine?.(line, this.model.name);
+      } catch {
+        // A sink that fails loses its line; the function and its log go on.
+      }
     });
     this.environments.push(e);
     this.started.push(e);

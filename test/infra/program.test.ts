@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { clusterSchema, servicePolicySchema } from '../../functions/lib/config/schema.js';
 import { deployRulePattern, reaperRulePattern } from '../../functions/lib/events.js';
+import { METRIC, METRICS_NAMESPACE } from '../../functions/lib/metrics.js';
 import { aslPlaceholders, placeholderFor, readAslTemplate } from '../../infra/asl.js';
 import { HANDLERS, NEEDS_STATE_MACHINE, OUTSIDE_WORKFLOW } from '../../infra/handlers.js';
 import { type PermissionContext, policyFor, stateMachinePolicy } from '../../infra/permissions.js';
@@ -83,7 +84,8 @@ describe('functions', () => {
         DEPLOYER_PREFIX: '/deployer',
         NODE_OPTIONS: '--enable-source-maps',
       });
-      expect(env.STATE_MACHINE_ARN).toBe(NEEDS_STATE_MACHINE.includes(h) ? SM_ARN : undefined);
+      // Every function links its alerts to the execution; only some may act on executions (IAM).
+      expect(env.STATE_MACHINE_ARN).toBe(SM_ARN);
     }
     expect([...NEEDS_STATE_MACHINE].sort()).toEqual([
       'acquire-lock',
@@ -320,7 +322,12 @@ describe('api', () => {
       {
         Effect: 'Allow',
         Action: 'execute-api:Invoke',
-        Resource: `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/*/POST/deployments/*`,
+        Resource: [
+          `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/*/GET/deployments`,
+          `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/*/GET/deployments/*`,
+          `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/*/POST/deployments/*/*`,
+          `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/*/POST/services/*/*`,
+        ],
       },
     ]);
   });
@@ -445,10 +452,56 @@ describe('alarms', () => {
     for (const a of alarms()) expect(a.alarmActions).toEqual([TOPIC_ARN]);
   });
 
-  it('draws one dashboard of the workflow, the queue and the functions', () => {
-    const body = JSON.parse(one(recording, 'aws:cloudwatch/dashboard:Dashboard').inputs.dashboardBody);
+  it("alarms on the deployer's own metrics: any failed deployment, a rollback that took over an hour", () => {
+    // Fleet-wide: the EMF records carry the dimension set [] beside [service].
+    expect(alarm(METRIC.deploymentsFailed)).toMatchObject({
+      name: `${PREFIX}-deployments-failed`,
+      namespace: METRICS_NAMESPACE,
+      statistic: 'Sum',
+      period: 60,
+      threshold: 1,
+      comparisonOperator: 'GreaterThanOrEqualToThreshold',
+      treatMissingData: 'notBreaching',
+      okActions: [TOPIC_ARN],
+    });
+    expect(alarm(METRIC.deploymentsFailed).dimensions).toBeUndefined();
+    expect(alarm(METRIC.timeToRollBack)).toMatchObject({
+      name: `${PREFIX}-rollback-slow`,
+      namespace: METRICS_NAMESPACE,
+      statistic: 'Maximum',
+      threshold: 3_600_000,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(alarm(METRIC.timeToRollBack).dimensions).toBeUndefined();
+    // Rollbacks are on the dashboard only (each one has sent its own alert).
+    expect(alarms().filter((a) => a.metricName === METRIC.deploymentsRolledBack)).toEqual([]);
+  });
+
+  it("draws one dashboard of the workflow, the queue, the functions and the deployer's own metrics", () => {
+    const body = JSON.parse(one(recording, 'aws:cloudwatch/dashboard:Dashboard').inputs.dashboardBody) as {
+      widgets: Array<{ x: number; y: number; properties: { title: string; metrics: unknown[][] } }>;
+    };
     expect(JSON.stringify(body)).toContain(SM_ARN);
-    expect(body.widgets).toHaveLength(4);
+    expect(body.widgets).toHaveLength(12);
+    const text = JSON.stringify(body.widgets.map((w) => w.properties.metrics));
+    for (const name of Object.values(METRIC)) expect(text, name).toContain(name);
+    // Per service, step, cluster and verdict through SEARCH over the exact dimension sets emitted.
+    const expressions = body.widgets.flatMap((w) =>
+      w.properties.metrics.flatMap((m) =>
+        m.flatMap((e) => (typeof e === 'object' && e && 'expression' in e ? [String(e.expression)] : [])),
+      ),
+    );
+    expect(expressions).toEqual(
+      expect.arrayContaining([
+        `SEARCH('{SwarmDeployer,service} MetricName="DeploymentsRolledBack"', 'Sum', 3600)`,
+        `SEARCH('{SwarmDeployer,verdict} MetricName="AnalysisVerdicts"', 'Sum', 300)`,
+        `SEARCH('{SwarmDeployer,service,step} MetricName="StepLatency"', 'p90', 300)`,
+        `SEARCH('{SwarmDeployer,service,cluster} MetricName="SsmSessionOpenTime"', 'p90', 300)`,
+      ]),
+    );
+    // Every widget on the grid, none overlapping.
+    const cells = body.widgets.map((w) => `${w.x},${w.y}`);
+    expect(new Set(cells).size).toBe(cells.length);
   });
 });
 

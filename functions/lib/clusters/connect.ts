@@ -1,8 +1,17 @@
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { PlannedCluster } from '../deploy/plan.js';
+import { recordSessionOpen } from '../metrics.js';
 import { PrometheusClient, prometheusAuth, type SecretReader } from '../prometheus/index.js';
-import { openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
+import { type OpenTunnelOptions, openTunnel, type SsmLogger, type Tunnel } from '../ssm/index.js';
 import type { Engine } from '../swarm/engine.js';
+
+/** Opens an SSM tunnel to `cluster`, recording how long the session took to open (StartSession to handshake). */
+async function timedTunnel(cluster: string, options: OpenTunnelOptions): Promise<Tunnel> {
+  const started = Date.now();
+  const tunnel = await openTunnel(options);
+  recordSessionOpen(cluster, Date.now() - started);
+  return tunnel;
+}
 
 interface TunnelAccess {
   /** The SSM client of a region (the cluster's): one per region, built on first use. */
@@ -38,7 +47,7 @@ export async function withEngine<T>(
   signal: AbortSignal | undefined,
   fn: (engine: Engine) => Promise<T>,
 ): Promise<T> {
-  const tunnel = await openTunnel({
+  const tunnel = await timedTunnel(cluster.name, {
     ssm: deps.ssmFor(cluster.region),
     target: cluster.target,
     documentName: cluster.engine.document,
@@ -91,7 +100,7 @@ export async function withPrometheus<T>(
   if ('url' in prometheus) return fn(new PrometheusClient({ url, ...(auth ? { auth } : {}) }));
   let tunnel: Tunnel | undefined;
   try {
-    tunnel = await openTunnel({
+    tunnel = await timedTunnel(cluster.name, {
       ssm: deps.ssmFor(cluster.region),
       target: cluster.target,
       portNumber: prometheus.tunnelPort,

@@ -44,6 +44,12 @@ export class DeploymentAbortedError extends DeployerError {
   readonly retryable = false;
 }
 
+/** An operator paused the deployment and nobody resumed it in time: it is rolled back. */
+export class PauseExpiredError extends DeployerError {
+  override readonly name = 'PauseExpiredError';
+  readonly retryable = false;
+}
+
 /** At least one touched cluster could not be restored: reported loudly, never skipped. */
 export class RollbackFailedError extends DeployerError {
   override readonly name = 'RollbackFailedError';

@@ -8,6 +8,7 @@ import type { EcrRegistry } from '../swarm/registry-auth.js';
 import type { UpdatePolicy } from '../swarm/types.js';
 import { InvalidEventError } from './errors.js';
 import { type ParsedEvent, parseEvent } from './event.js';
+import { claimsOperatorRequest, operatorRequestSchema } from './request.js';
 
 export type { EcrRegistry } from '../swarm/registry-auth.js';
 
@@ -23,6 +24,13 @@ export interface ImageCatalog {
     signal?: AbortSignal,
   ): Promise<string | undefined>;
   registryHost(registry: EcrRegistry, signal?: AbortSignal): Promise<string>;
+  /** True when the repository still holds an image of that digest (undo and retry deploy digests). */
+  hasDigest(
+    registry: EcrRegistry,
+    repository: string,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
 }
 
 export interface PlanOptions {
@@ -64,6 +72,13 @@ export interface Deployment {
   image: string;
   eventId: string;
   plannedAt: string;
+  /** Why it deploys: a push (absent), or an operator's undo or retry. */
+  trigger?: 'push' | 'undo' | 'retry';
+  /** For undo and retry: the deployment whose digest this one restores or redeploys. */
+  of?: string;
+  /** For undo and retry: the caller's IAM ARN. */
+  requestedBy?: string;
+  reason?: string;
 }
 
 export type Plan =
@@ -130,6 +145,7 @@ export async function planDeployment(
   options: PlanOptions = {},
   signal?: AbortSignal,
 ): Promise<Plan> {
+  if (claimsOperatorRequest(event)) return planRequest(event, config, catalog, now, options, signal);
   const parsed: ParsedEvent = parseEvent(event);
   if (parsed.kind === 'invalid')
     throw new InvalidEventError(`malformed ECR Image Action event: ${parsed.problems.join('; ')}`);
@@ -172,6 +188,77 @@ export async function planDeployment(
       reason: `${repository}:${tag} has moved on from ${digest} to ${current}; that push deploys it`,
     };
   }
+  return deployPlan(
+    policy,
+    { repository, tag, digest, registry, eventId: parsed.eventId },
+    config,
+    catalog,
+    now,
+    options,
+    signal,
+  );
+}
+
+/**
+ * An operator's undo or retry: the policy it names must still deploy the repository and the
+ * registry must still hold the digest; the tag does not have to point to it (that is the point of
+ * an undo). Anything else is "ignored" with the reason (the API checked the same before starting).
+ * @throws InvalidEventError naming the fields that are wrong
+ */
+async function planRequest(
+  event: unknown,
+  config: Config,
+  catalog: ImageCatalog,
+  now: Date,
+  options: PlanOptions,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  const parsed = operatorRequestSchema.safeParse(event);
+  if (!parsed.success)
+    throw new InvalidEventError(
+      `malformed operator request: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')}`,
+    );
+  const r = parsed.data.detail;
+  const policy = config.policies.find((p) => p.name === r.policy);
+  if (!policy) return { outcome: 'ignored', reason: `${r.trigger}: policy "${r.policy}" no longer exists` };
+  if (policy.repository !== r.repository)
+    return {
+      outcome: 'ignored',
+      reason: `${r.trigger}: policy "${policy.name}" now deploys ${policy.repository}, not ${r.repository}`,
+    };
+  if (!(await catalog.hasDigest(r.registry, r.repository, r.digest, signal)))
+    return {
+      outcome: 'ignored',
+      reason: `${r.trigger}: ${r.repository}@${r.digest} is no longer in the registry`,
+    };
+  const plan = await deployPlan(
+    policy,
+    { repository: r.repository, tag: r.tag, digest: r.digest, registry: r.registry, eventId: parsed.data.id },
+    config,
+    catalog,
+    now,
+    options,
+    signal,
+  );
+  if (plan.outcome !== 'deploy') return plan;
+  plan.reason = `${r.trigger} of ${r.of} requested by ${r.requestedBy}: ${r.repository}@${r.digest} (policy "${policy.name}")`;
+  plan.deployment.trigger = r.trigger;
+  plan.deployment.of = r.of;
+  plan.deployment.requestedBy = r.requestedBy;
+  if (r.reason) plan.deployment.reason = r.reason;
+  return plan;
+}
+
+async function deployPlan(
+  policy: ServicePolicy,
+  image: { repository: string; tag: string; digest: string; registry: EcrRegistry; eventId: string },
+  config: Config,
+  catalog: ImageCatalog,
+  now: Date,
+  options: PlanOptions,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  const { repository, tag, digest, registry } = image;
   const cluster = (name: string) => planned(config.clusters.get(name) as ClusterConfig);
   const waves: Wave[] = (
     policy.waves ?? [{ name: 'all', clusters: policy.clusters, bakeSeconds: 0, maxFailures: 0 }]
@@ -195,7 +282,7 @@ export async function planDeployment(
       digest,
       registry,
       image: `${host}/${repository}@${digest}`,
-      eventId: parsed.eventId,
+      eventId: image.eventId,
       plannedAt: now.toISOString(),
     },
     clusters: policy.clusters.map(cluster),

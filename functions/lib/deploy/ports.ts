@@ -1,4 +1,13 @@
 import type { Snapshot } from '../swarm/types.js';
+import type {
+  ActionEntry,
+  AnalysisRoundView,
+  ClusterProgress,
+  DeploymentPage,
+  DeploymentStatus,
+  DeploymentSummary,
+  HistoryEntry,
+} from './view.js';
 
 /**
  * The ports the deployment use cases depend on. Adapters (DynamoDB, Step Functions, ECR, SNS)
@@ -28,9 +37,9 @@ export interface TouchedCluster {
 
 /** A waiting `.waitForTaskToken` task of a deployment (approval or bake), failed at once by an abort. */
 export interface WaitingTask {
-  kind: 'approval' | 'bake';
+  kind: 'approval' | 'bake' | 'pause';
   token: string;
-  /** The wave being baked, for kind "bake". */
+  /** The wave being baked or held, for kinds "bake" and "pause". */
   key?: string;
 }
 
@@ -120,6 +129,42 @@ export interface DeploymentRecord {
   unreachableSince(deploymentId: string, cluster: string, now: string, signal?: AbortSignal): Promise<string>;
   reached(deploymentId: string, cluster: string, signal?: AbortSignal): Promise<void>;
 
+  // -- operators' requests ----------------------------------------------------------------------------
+  /** Asks the deployment to hold before its next wave (false: it is not running). */
+  requestPause(deploymentId: string, by: ActionEntry, signal?: AbortSignal): Promise<boolean>;
+  /** Lifts a pause request (false: none was set). */
+  clearPause(deploymentId: string, signal?: AbortSignal): Promise<boolean>;
+  pauseRequested(deploymentId: string, signal?: AbortSignal): Promise<ActionEntry | undefined>;
+  /** Asks the analysis to end now as passed (false: the deployment is not running). */
+  requestPromote(deploymentId: string, by: ActionEntry, signal?: AbortSignal): Promise<boolean>;
+  promoteRequested(deploymentId: string, signal?: AbortSignal): Promise<ActionEntry | undefined>;
+
+  // -- the audit trail (never expires) ----------------------------------------------------------------
+  /** Where a deployment stands, for people (the record keeps its own phase for the workflow). */
+  noteStatus(
+    deploymentId: string,
+    status: DeploymentStatus,
+    extra?: { reason?: string; approver?: string },
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** What a step saw on one cluster: progress, a converged or failed change, a message. */
+  noteCluster(deploymentId: string, cluster: string, note: ClusterNote, signal?: AbortSignal): Promise<void>;
+  noteRound(deploymentId: string, round: AnalysisRoundView, signal?: AbortSignal): Promise<void>;
+  noteAction(deploymentId: string, action: ActionEntry, signal?: AbortSignal): Promise<void>;
+  history(deploymentId: string, signal?: AbortSignal): Promise<HistoryEntry | undefined>;
+  /** Deployments newest first, by service and status; `next` continues a previous page. */
+  listHistory(
+    filter: { service?: string; status?: DeploymentStatus; limit: number; next?: string },
+    signal?: AbortSignal,
+  ): Promise<DeploymentPage>;
+  /** The newest deployments of a service matching `where`, newest first (at most `limit`). */
+  findHistory(
+    service: string,
+    where: (d: DeploymentSummary) => boolean,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<DeploymentSummary[]>;
+
   // -- the end ---------------------------------------------------------------------------------------
   /**
    * Marks the deployment finished with its phase and puts a TTL on every one of its items, except
@@ -128,9 +173,18 @@ export interface DeploymentRecord {
   finish(
     deploymentId: string,
     phase: 'succeeded' | 'rolled-back' | 'failed',
-    options?: { keepSnapshotsOf?: string[] },
+    options?: { keepSnapshotsOf?: string[]; reason?: string },
     signal?: AbortSignal,
   ): Promise<void>;
+}
+
+/** What a step tells the audit trail about one cluster (only the fields it knows). */
+export interface ClusterNote {
+  step?: import('./view.js').ClusterStep;
+  progress?: ClusterProgress | null;
+  /** The digest the cluster runs now that the change landed (the new one, or the old one restored). */
+  after?: string | null;
+  message?: string | null;
 }
 
 /** Marks a notification as sent once, so that a retried step does not notify twice. */

@@ -1,7 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Deduper, Notifier } from '../../../functions/lib/notify/notifier.js';
+import { alertJson, type Deduper, Notifier } from '../../../functions/lib/notify/notifier.js';
 
 const snsMock = mockClient(SNSClient);
 function memoryDeduper(): Deduper & { keys: Set<string> } {
@@ -47,13 +47,14 @@ describe('notifications', () => {
       severity: { DataType: 'String', StringValue: 'warning' },
       cluster: { DataType: 'String', StringValue: 'c1' },
     });
-    expect(JSON.parse(input?.Message ?? '')).toMatchObject({
+    expect(alertJson(input?.Message ?? '')).toMatchObject({
       transition: 'rolled-back',
       severity: 'warning',
       deployment: 'web-v2-abc',
       summary: 'rolled back on c1',
     });
-    expect(input?.Subject).toBe('[warning] web v2: rolled-back');
+    expect(input?.Message?.split('\n')[0]).toBe('rolled back on c1');
+    expect(input?.Subject).toBe('[warning] web v2 (abc): rolled back on c1');
   });
 
   it('forgets the dedupe mark when publishing fails, so that the retry sends it', async () => {

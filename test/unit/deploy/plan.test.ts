@@ -60,6 +60,7 @@ const catalog = (digest: string | undefined, asked: EcrRegistry[] = []): ImageCa
     return digest;
   },
   registryHost: async (registry) => `${registry.account}.dkr.ecr.${registry.region}.amazonaws.com`,
+  hasDigest: async (_registry, _repository, d) => d === digest,
 });
 const NOW = new Date('2026-11-21T10:00:05Z');
 

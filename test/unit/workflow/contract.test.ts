@@ -222,11 +222,12 @@ describe('the state machine within what the local runtime runs faithfully', () =
   it('has no construct that aws-local-stepfunctions ignores or gets wrong', async () => {
     const { lintDefinition } = await import('../../../local/runtime/workflow/definition.js');
     const violations = lintDefinition(text).map((v) => `${v.rule} at ${v.path}`);
-    // The approval wait is a human decision and the bake a timer: no heartbeat makes sense there
-    // (their timeouts are the policy's approval timeout and the wave's bake time).
+    // The approval wait is a human decision, the bake a timer and the pause a hold until resumed: no
+    // heartbeat makes sense there (their timeouts are the policy's approval timeout, the wave's bake
+    // time and the hold's re-check period).
     expect(
       violations.filter(
-        (v) => !v.startsWith('callback-heartbeat at ') || !/RequestApproval|BakeWave/.test(v),
+        (v) => !v.startsWith('callback-heartbeat at ') || !/RequestApproval|BakeWave|HoldWave/.test(v),
       ),
     ).toEqual([]);
   });

@@ -18,6 +18,7 @@ import {
 import type { Snapshot } from '../../swarm/types.js';
 import { DeploymentAbortedError, RecordError } from '../errors.js';
 import type {
+  ClusterNote,
   DeploymentPhase,
   DeploymentRecord,
   LockHolder,
@@ -25,6 +26,15 @@ import type {
   TouchedCluster,
   WaitingTask,
 } from '../ports.js';
+import type {
+  ActionEntry,
+  AnalysisRoundView,
+  DeploymentPage,
+  DeploymentStatus,
+  DeploymentSummary,
+  HistoryEntry,
+} from '../view.js';
+import { DynamoHistory } from './history.js';
 
 /** The attribute DynamoDB's Time to Live reads (epoch seconds) on every item that may expire. */
 export const TABLE_TTL_ATTRIBUTE = 'expiresAt';
@@ -36,6 +46,8 @@ const DAY_SECONDS = 86_400;
 const FINISH_CONCURRENCY = 16;
 /** Attribute-name prefix of a touched-cluster entry inside a deployment's META item. */
 const TOUCHED_PREFIX = 'touched#';
+/** The sort key of a deployment's audit-trail entry (functions/lib/deploy/record/history.ts). */
+const HISTORY_SK = 'HISTORY';
 
 type Item = Record<string, unknown>;
 interface Key {
@@ -92,6 +104,7 @@ export class DynamoRecord implements DeploymentRecord {
   private readonly retentionSeconds: number;
   private readonly pushRetentionSeconds: number;
   private readonly now: () => number;
+  private readonly hist: DynamoHistory;
 
   constructor(
     client: DynamoDBClient,
@@ -102,6 +115,7 @@ export class DynamoRecord implements DeploymentRecord {
     this.retentionSeconds = Math.round((options.retentionDays ?? 30) * DAY_SECONDS);
     this.pushRetentionSeconds = Math.round((options.pushRetentionDays ?? 90) * DAY_SECONDS);
     this.now = options.now ?? Date.now;
+    this.hist = new DynamoHistory(this.doc, tableName, this.now);
   }
 
   // -- the service lock ------------------------------------------------------------------------
@@ -274,6 +288,7 @@ export class DynamoRecord implements DeploymentRecord {
         { abortSignal },
       ),
     );
+    await this.hist.begin(deploymentId, plan, signal);
   }
 
   /**
@@ -314,6 +329,7 @@ export class DynamoRecord implements DeploymentRecord {
         { abortSignal },
       ),
     );
+    await this.hist.status(deploymentId, 'rolling-back', {}, signal);
     return this.touched(deploymentId, signal);
   }
 
@@ -339,10 +355,10 @@ export class DynamoRecord implements DeploymentRecord {
       `the snapshot of ${snap.service} on ${snap.cluster}`,
       signal,
     );
-    if (created) return snap;
-    const first = await this.snapshot(deploymentId, snap.cluster, signal);
+    const first = created ? snap : await this.snapshot(deploymentId, snap.cluster, signal);
     if (first === undefined)
       throw new RecordError(`the snapshot ${key.pk} ${key.sk} exists but could not be read`);
+    await this.hist.before(deploymentId, first.cluster, first.digest, signal);
     return first;
   }
 
@@ -383,7 +399,15 @@ export class DynamoRecord implements DeploymentRecord {
         { abortSignal },
       ),
     );
-    if (updated !== FAILED_CONDITION) return;
+    if (updated !== FAILED_CONDITION) {
+      await this.hist.cluster(
+        deploymentId,
+        cluster,
+        { step: what === 'canary' ? 'canary-deploying' : 'promoting', message: null },
+        signal,
+      );
+      return;
+    }
     const phase = await this.phase(deploymentId, signal);
     throw new DeploymentAbortedError(
       phase === 'rolling-back' || phase === undefined
@@ -459,6 +483,7 @@ export class DynamoRecord implements DeploymentRecord {
         { abortSignal },
       ),
     );
+    await this.hist.restored(deploymentId, cluster, signal);
   }
 
   /**
@@ -493,6 +518,8 @@ export class DynamoRecord implements DeploymentRecord {
         { abortSignal },
       ),
     );
+    if (task.kind === 'approval') await this.hist.status(deploymentId, 'awaiting-approval', {}, signal);
+    if (task.kind === 'pause') await this.hist.status(deploymentId, 'paused', {}, signal);
   }
 
   /**
@@ -524,6 +551,8 @@ export class DynamoRecord implements DeploymentRecord {
     await this.attempt('DeleteItem', key, signal, (abortSignal) =>
       this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key }), { abortSignal }),
     );
+    if (kind !== 'bake' && (await this.phase(deploymentId, signal)) === 'running')
+      await this.hist.status(deploymentId, 'running', {}, signal);
   }
 
   /**
@@ -607,9 +636,10 @@ export class DynamoRecord implements DeploymentRecord {
   async finish(
     deploymentId: string,
     phase: 'succeeded' | 'rolled-back' | 'failed',
-    options: { keepSnapshotsOf?: string[] } = {},
+    options: { keepSnapshotsOf?: string[]; reason?: string } = {},
     signal?: AbortSignal,
   ): Promise<void> {
+    await this.hist.status(deploymentId, phase, options.reason ? { reason: options.reason } : {}, signal);
     const expiresAt = this.epochSeconds() + this.retentionSeconds;
     const keep = new Set(options.keepSnapshotsOf ?? []);
     const meta = keys.meta(deploymentId);
@@ -649,7 +679,8 @@ export class DynamoRecord implements DeploymentRecord {
       const updates: Array<() => Promise<unknown>> = [];
       for (const item of page.Items ?? []) {
         const key = { pk: String(item.pk), sk: String(item.sk) };
-        if (key.sk === meta.sk) continue;
+        // The META item has its TTL already; the audit trail never expires.
+        if (key.sk === meta.sk || key.sk === HISTORY_SK) continue;
         const kept = key.sk.startsWith('SNAPSHOT#') && keep.has(key.sk.slice('SNAPSHOT#'.length));
         if (kept && item[TABLE_TTL_ATTRIBUTE] === undefined) continue;
         if (!kept && item[TABLE_TTL_ATTRIBUTE] === expiresAt) continue;
@@ -673,6 +704,113 @@ export class DynamoRecord implements DeploymentRecord {
         await Promise.all(updates.slice(i, i + FINISH_CONCURRENCY).map((update) => update()));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
+  }
+
+  // -- operators' requests ------------------------------------------------------------------------------
+
+  /** Sets a request flag on META while the deployment runs (false: it is not running). */
+  private async setRequest(
+    deploymentId: string,
+    attribute: string,
+    entry: ActionEntry,
+    signal?: AbortSignal,
+  ) {
+    const meta = keys.meta(deploymentId);
+    const out = await this.attempt('UpdateItem', meta, signal, (abortSignal) =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: meta,
+          UpdateExpression: 'SET #request = :entry',
+          ConditionExpression: '#phase = :running',
+          ExpressionAttributeNames: { '#request': attribute, '#phase': 'phase' },
+          ExpressionAttributeValues: { ':entry': entry, ':running': 'running' },
+        }),
+        { abortSignal },
+      ),
+    );
+    return out !== FAILED_CONDITION;
+  }
+
+  private async request(deploymentId: string, attribute: string, signal?: AbortSignal) {
+    const item = await this.get(keys.meta(deploymentId), signal);
+    return item?.[attribute] as ActionEntry | undefined;
+  }
+
+  requestPause(deploymentId: string, by: ActionEntry, signal?: AbortSignal): Promise<boolean> {
+    return this.setRequest(deploymentId, 'pauseRequest', by, signal);
+  }
+
+  async clearPause(deploymentId: string, signal?: AbortSignal): Promise<boolean> {
+    const meta = keys.meta(deploymentId);
+    const out = await this.attempt('UpdateItem', meta, signal, (abortSignal) =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: meta,
+          UpdateExpression: 'REMOVE #request',
+          ConditionExpression: 'attribute_exists(#request)',
+          ExpressionAttributeNames: { '#request': 'pauseRequest' },
+        }),
+        { abortSignal },
+      ),
+    );
+    return out !== FAILED_CONDITION;
+  }
+
+  pauseRequested(deploymentId: string, signal?: AbortSignal): Promise<ActionEntry | undefined> {
+    return this.request(deploymentId, 'pauseRequest', signal);
+  }
+
+  requestPromote(deploymentId: string, by: ActionEntry, signal?: AbortSignal): Promise<boolean> {
+    return this.setRequest(deploymentId, 'promoteRequest', by, signal);
+  }
+
+  promoteRequested(deploymentId: string, signal?: AbortSignal): Promise<ActionEntry | undefined> {
+    return this.request(deploymentId, 'promoteRequest', signal);
+  }
+
+  // -- the audit trail ----------------------------------------------------------------------------------
+
+  noteStatus(
+    deploymentId: string,
+    status: DeploymentStatus,
+    extra: { reason?: string; approver?: string } = {},
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.hist.status(deploymentId, status, extra, signal);
+  }
+
+  noteCluster(deploymentId: string, cluster: string, note: ClusterNote, signal?: AbortSignal): Promise<void> {
+    return this.hist.cluster(deploymentId, cluster, note, signal);
+  }
+
+  noteRound(deploymentId: string, round: AnalysisRoundView, signal?: AbortSignal): Promise<void> {
+    return this.hist.round(deploymentId, round, signal);
+  }
+
+  noteAction(deploymentId: string, action: ActionEntry, signal?: AbortSignal): Promise<void> {
+    return this.hist.action(deploymentId, action, signal);
+  }
+
+  history(deploymentId: string, signal?: AbortSignal): Promise<HistoryEntry | undefined> {
+    return this.hist.entry(deploymentId, signal);
+  }
+
+  listHistory(
+    filter: { service?: string; status?: DeploymentStatus; limit: number; next?: string },
+    signal?: AbortSignal,
+  ): Promise<DeploymentPage> {
+    return this.hist.list(filter, signal);
+  }
+
+  findHistory(
+    service: string,
+    where: (d: DeploymentSummary) => boolean,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<DeploymentSummary[]> {
+    return this.hist.find(service, where, limit, signal);
   }
 
   // -- plumbing ----------------------------------------------------------------------------------------

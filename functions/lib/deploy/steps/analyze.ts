@@ -2,7 +2,9 @@ import {
   type AnalysisState,
   appendToRecord,
   type DecisionRecord,
+  describeMeasurement,
   describeRecord,
+  emptyRecord,
   type Metric,
   runRound,
 } from '../../analysis/index.js';
@@ -34,6 +36,26 @@ export async function analyzeStep(
 ) {
   const { deployment: d, cluster } = input;
   await failIfAborted(deps, d, signal);
+  const round = (input.state?.round ?? 0) + 1;
+  // An operator's promote ends the analysis as passed, recorded with who and why.
+  const promote = await deps.record.promoteRequested(d.id, signal);
+  if (promote) {
+    const summary = `analysis skipped by ${promote.by}'s promote${promote.reason ? `: ${promote.reason}` : ''}`;
+    await deps.record.noteRound(
+      d.id,
+      { round, at: deps.now().toISOString(), phase: 'Successful', summary, measurements: [] },
+      signal,
+    );
+    return {
+      state: input.state,
+      record: input.record ?? emptyRecord(),
+      phase: 'Successful' as const,
+      done: true,
+      waitSeconds: 1,
+      summary,
+      promotedBy: promote.by,
+    };
+  }
   const outcome = await withPrometheus(deps.metrics, cluster, signal, (client) =>
     runRound(
       input.state,
@@ -52,6 +74,23 @@ export async function analyzeStep(
   );
   // Keep the record small in the state payload: a few measurements per metric plus the decisive one.
   const record = appendToRecord(input.record, outcome, { perMetric: 3, maxBytes: 12_000 });
+  await deps.record.noteRound(
+    d.id,
+    {
+      round,
+      at: deps.now().toISOString(),
+      phase: outcome.done ? outcome.phase : 'Running',
+      summary: outcome.decisive?.sentence ?? outcome.summary,
+      measurements: outcome.measurements.map((m) => ({
+        metric: m.metric,
+        value: m.value === undefined || m.value === null ? null : Number(m.value),
+        phase: m.phase,
+        sentence: describeMeasurement(m),
+        at: m.at,
+      })),
+    },
+    signal,
+  );
   if (outcome.done && outcome.phase !== 'Successful') {
     const decisive = outcome.decisive?.sentence ?? outcome.summary;
     await notify(

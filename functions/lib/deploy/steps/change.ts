@@ -158,6 +158,34 @@ export async function progressStep(
       signal,
     ),
   );
+  // The audit trail follows the change: the canary, the primary's promotion, or its restore.
+  const canary = change.service !== d.service;
+  const converged = p.verdict === 'converged';
+  await deps.record.noteCluster(
+    d.id,
+    cluster.name,
+    {
+      step: input.rollingBack
+        ? converged
+          ? 'restored'
+          : p.verdict === 'failed'
+            ? 'restore-failed'
+            : 'restoring'
+        : p.verdict === 'failed'
+          ? 'failed'
+          : canary
+            ? converged
+              ? 'canary-running'
+              : 'canary-deploying'
+            : converged
+              ? 'promoted'
+              : 'promoting',
+      progress: { desired: p.desired, runningOnTarget: p.runningOnTarget, updateState: p.updateState },
+      message: p.reason,
+      ...(converged && !canary && !input.rollingBack ? { after: d.digest } : {}),
+    },
+    signal,
+  );
   if (p.verdict === 'failed') throw progressError(p);
   if (p.verdict === 'progressing' && deps.now().toISOString() > change.deadline) {
     throw new ProgressDeadlineError(`${p.reason}; not converged by the progress deadline ${change.deadline}`);

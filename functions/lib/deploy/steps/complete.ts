@@ -34,7 +34,12 @@ export async function completeStep(
   await deps.record.finish(
     d.id,
     partial ? 'failed' : 'succeeded',
-    { keepSnapshotsOf: notRestored.map((f) => f.cluster) },
+    {
+      keepSnapshotsOf: notRestored.map((f) => f.cluster),
+      reason: partial
+        ? `not restored after failing: ${notRestored.map(why).join(', ')}`
+        : `runs on ${deployed.join(', ') || 'no cluster'}${failed.length ? `; failed within the budget: ${failed.map(why).join(', ')}` : ''}`,
+    },
     signal,
   );
   const parts = [`${d.service} runs ${d.tag} (${d.digest}) on ${deployed.join(', ') || 'no cluster'}`];

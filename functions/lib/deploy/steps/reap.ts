@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { recordDeploymentFailed } from '../../metrics.js';
 import type { Transition } from '../../notify/notifier.js';
 import type { Plan } from '../plan.js';
 import { notify, type StepDeps } from './context.js';
@@ -74,7 +75,7 @@ export async function ensureRollback(
   const d = plan.deployment;
   const why = endedHow(ended.status, ended.error, ended.cause);
   if (touched.length === 0) {
-    await deps.record.finish(id, 'failed', {}, signal);
+    await deps.record.finish(id, 'failed', { reason: `the execution ended ${why}` }, signal);
     await deps.record.releaseLock(d.service, ended.executionArn, signal);
     await notify(
       deps,
@@ -85,6 +86,7 @@ export async function ensureRollback(
       },
       signal,
     );
+    recordDeploymentFailed(d.service);
     return { outcome: 'lock-released', deploymentId: id };
   }
   const name = rollbackExecutionName(id);
@@ -126,7 +128,12 @@ export async function reapExecution(
     if (phase && FINISHED.has(phase))
       return { outcome: 'nothing-to-do', reason: `the rollback of ${d.id} concluded (${phase})` };
     const touched = await touchedClusters(deps, d.id, signal);
-    await deps.record.finish(d.id, 'failed', { keepSnapshotsOf: touched }, signal);
+    await deps.record.finish(
+      d.id,
+      'failed',
+      { keepSnapshotsOf: touched, reason: `the rollback ended ${why} before concluding` },
+      signal,
+    );
     await notify(
       deps,
       d,
@@ -138,6 +145,7 @@ export async function reapExecution(
       signal,
     );
     await deps.record.releaseLock(d.service, e.executionArn, signal);
+    recordDeploymentFailed(d.service);
     return { outcome: 'alerted', deploymentId: d.id, reason: `rollback ended ${e.status}` };
   }
   const id = e.name;

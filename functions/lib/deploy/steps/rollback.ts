@@ -76,7 +76,10 @@ export async function concludeRollbackStep(
   await deps.record.finish(
     d.id,
     failed.length ? 'failed' : 'rolled-back',
-    { keepSnapshotsOf: failed.map((f) => f.cluster) },
+    {
+      keepSnapshotsOf: failed.map((f) => f.cluster),
+      reason: failed.length ? `rollback failed on ${describeFailures(failed)} after ${reason}` : reason,
+    },
     signal,
   );
   if (failed.length > 0) {

@@ -42,6 +42,13 @@ export async function judgeWaveStep(
   const d = input.deployment;
   const failed = input.results.filter((r) => !r.ok);
   const promoted = input.results.filter((r) => r.ok).map((r) => r.cluster);
+  for (const f of failed)
+    await deps.record.noteCluster(
+      d.id,
+      f.cluster,
+      { step: 'failed', message: `${f.error}: ${causeMessage(f.cause)}` },
+      signal,
+    );
   if (failed.length > input.wave.maxFailures) {
     throw new WaveFailedError(
       `wave ${input.wave.name}: ${failed.length} cluster(s) failed (budget ${input.wave.maxFailures}): ${describeFailures(failed)}`,

@@ -174,6 +174,9 @@ export function fakes(
       digestOf: async () => {
         throw new Error('this step must not ask the registry');
       },
+      hasDigest: async () => {
+        throw new Error('this step must not ask the registry');
+      },
       registryHost: async () => {
         throw new Error('this step must not ask the registry');
       },
@@ -267,6 +270,7 @@ export function configFor(o: PlanOptions = {}): Config {
 export const catalogFor = (digest: string): ImageCatalog => ({
   digestOf: async () => digest,
   registryHost: async (r) => `${r.account}.dkr.ecr.${r.region}.amazonaws.com`,
+  hasDigest: async (_r, _repository, d) => d === digest,
 });
 
 /** A deployment plan as the plan step makes it, for a service and deployment no other test uses. */
