@@ -29,6 +29,9 @@ export const STATUSES = [
   'failed',
 ] as const satisfies readonly DeploymentStatus[];
 
+/** The page size `list --all` and `history` ask for: the API's largest (its default is 20). */
+const PAGE_LIMIT = 100;
+
 const ACTIONS = [
   ['approve', 'approve a canary that awaits a decision: promote it'],
   ['reject', 'reject a canary that awaits a decision: roll it back'],
@@ -99,7 +102,7 @@ function buildProgram(io: Io, setCode: (code: number) => void): Command {
       const api = await client(cmd);
       const query = { service: opts.service, status: opts.status, limit: opts.limit };
       if (opts.all) {
-        const items = await api.allDeployments(query);
+        const items = await api.allDeployments({ ...query, limit: opts.limit ?? PAGE_LIMIT });
         if (opts.json) io.stdout.write(json({ items }));
         else writeLines(io.stdout, listTable(items, now()));
         return;
@@ -177,7 +180,7 @@ function buildProgram(io: Io, setCode: (code: number) => void): Command {
 
   program
     .command('retry')
-    .description("redeploy a failed deployment's digest (default: the service's last failed one)")
+    .description("redeploy a failed or rolled-back deployment's digest (default: the service's latest such)")
     .argument('<service>', 'service (policy) name')
     .option('--deployment <id>', 'the deployment to retry')
     .option('--reason <text>', 'why (recorded with your IAM identity)')
@@ -197,7 +200,7 @@ function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .addOption(new Option('--jsonl', 'one JSON object per deployment and line (an export)').conflicts('json'))
     .option('--json', 'print one JSON array')
     .action(async (service: string, opts, cmd: Command) => {
-      const items = await (await client(cmd)).allDeployments({ service });
+      const items = await (await client(cmd)).allDeployments({ service, limit: PAGE_LIMIT });
       if (opts.jsonl) for (const item of items) io.stdout.write(`${JSON.stringify(item)}\n`);
       else if (opts.json) io.stdout.write(json(items));
       else writeLines(io.stdout, historyTable(items));

@@ -236,7 +236,7 @@ export const DESCRIPTIONS: Descriptions = {
   // Stack configuration
   'stack.region': 'The region of everything the stack creates.',
   'stack.namePrefix':
-    'Prefix of physical resource names: `<namePrefix>-deploy` (state machine), `<namePrefix>-record` (table), `<namePrefix>-alerts` (topic), `<namePrefix>-<handler>` (functions). The default is the stack name lowercased, other characters as dashes, at most 24 characters.',
+    'Prefix of physical resource names: `<namePrefix>-deploy` (state machine), `<namePrefix>-record` (table), `<namePrefix>-alerts` (topic), `<namePrefix>-<handler>` (functions). The default `deployer-<stack>` is lowercased, other characters become dashes, and it is cut to 24 characters.',
   'stack.prefix':
     "The Parameter Store prefix of the configuration (the functions' `DEPLOYER_PREFIX`): `<prefix>/clusters/<name>`, `<prefix>/services/<name>`, `<prefix>/tls/<cluster>`. The functions may read parameters under it only.",
   'stack.clusters': 'The clusters, each stored as the String parameter `<prefix>/clusters/<name>`.',

@@ -5,8 +5,9 @@ import { stepHandler } from '../lib/handler.js';
 import * as z from '../lib/zod.js';
 
 const token = z.string().check(z.minLength(1), z.maxLength(2048));
+// The modes first: zod's union takes the first schema that matches, and an object schema ignores
+// keys it does not list (a hold's input also has everything a bake's has).
 const input = z.union([
-  z.object({ deployment: deploymentSchema, wave: z.string().check(z.minLength(1)), taskToken: token }),
   z.object({
     deployment: deploymentSchema,
     wave: z.string().check(z.minLength(1)),
@@ -18,6 +19,7 @@ const input = z.union([
     mode: z.literal('hold'),
     taskToken: token,
   }),
+  z.object({ deployment: deploymentSchema, wave: z.string().check(z.minLength(1)), taskToken: token }),
 ]);
 
 /**

@@ -137,7 +137,8 @@ export function recordOutcome(
   if (!service) return;
   const since = (name: string) => {
     const plannedAt = Date.parse(String(deployment.plannedAt));
-    if (Number.isFinite(plannedAt)) deploymentMetric(name, MetricUnit.Milliseconds, now - plannedAt, service);
+    if (Number.isFinite(plannedAt))
+      deploymentMetric(name, MetricUnit.Milliseconds, Math.max(0, now - plannedAt), service);
   };
   const count = (name: string, extra: Record<string, string> = {}) =>
     deploymentMetric(name, MetricUnit.Count, 1, service, extra);

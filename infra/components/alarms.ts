@@ -231,12 +231,7 @@ function dashboardBody(region: string, stateMachineArn: string, queue: string, f
         0,
         18,
       ),
-      widget(
-        'Analysis verdicts',
-        [search(METRIC.analysisVerdicts, ['verdict'], 'Sum', 'verdicts')],
-        12,
-        18,
-      ),
+      widget('Analysis verdicts', [search(METRIC.analysisVerdicts, ['verdict'], 'Sum', 'verdicts')], 12, 18),
       widget(
         'Step latency (ms, p90)',
         [search(METRIC.stepLatency, ['service', 'step'], 'p90', 'steps')],

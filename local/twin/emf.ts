@@ -25,7 +25,8 @@
 /** Histogram buckets (seconds): a step's latency to a deployment that bakes for hours. */
 export const BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 
-const TIME_UNITS: Record<string, number> = { Seconds: 1, Milliseconds: 1e-3, Microseconds: 1e-6 };
+/** A time unit's value per second (dividing keeps 40 ms at 0.04 s, where × 1e-3 gives 0.04000000000000001). */
+const PER_SECOND: Record<string, number> = { Seconds: 1, Milliseconds: 1000, Microseconds: 1_000_000 };
 const GAUGE_SUFFIX: Record<string, string> = { Bytes: '_bytes', Percent: '_percent' };
 
 type Labels = Array<[string, string]>;
@@ -224,20 +225,21 @@ export class EmfAggregator {
         const unit = metric.Unit ?? 'None';
         const base = `${snakeCase(directive.Namespace)}_${snakeCase(metric.Name)}`;
         const help = `${directive.Namespace}/${metric.Name} (EMF, ${unit})`;
-        const scale = TIME_UNITS[unit];
+        const perSecond = PER_SECOND[unit];
         if (unit === 'Count') {
           // A counter never goes down.
           if (values.some((v) => v < 0)) return undefined;
           updates.push({ name: `${base}_total`, type: 'counter', help, labels, values });
-        } else if (scale !== undefined) {
+        } else if (perSecond !== undefined) {
           updates.push({
             name: `${base}_seconds`,
             type: 'histogram',
             help,
             labels,
-            values: values.map((v) => v * scale),
+            values: values.map((v) => v / perSecond),
           });
-        } else updates.push({ name: `${base}${GAUGE_SUFFIX[unit] ?? ''}`, type: 'gauge', help, labels, values });
+        } else
+          updates.push({ name: `${base}${GAUGE_SUFFIX[unit] ?? ''}`, type: 'gauge', help, labels, values });
       }
     }
     // A name already exposed as another type (a metric whose unit changed kind) is not mixed in.

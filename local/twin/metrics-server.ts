@@ -41,7 +41,9 @@ export async function startMetricsServer(options: MetricsServerOptions = {}): Pr
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://metrics').pathname;
     if (path !== METRICS_PATH) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`no ${path}: use ${METRICS_PATH}\n`);
+      res
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(`no ${path}: use ${METRICS_PATH}\n`);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

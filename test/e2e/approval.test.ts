@@ -37,14 +37,19 @@ describe('manual approval', () => {
       status: 403,
       body: { message: 'Forbidden' },
     });
-    expect((await callApi(rt, 'web-v0-000000000000', 'approve', APPROVER)).status).toBe(409);
+    expect((await callApi(rt, 'web-v0-000000000000', 'approve', APPROVER)).status).toBe(404);
     // Act
     const res = await callApi(rt, id, 'approve', APPROVER, { reason: 'metrics look fine' });
     const [execution] = await finished(rt, rel.digest);
     // Assess
     expect(res).toEqual({
       status: 200,
-      body: { deploymentId: id, decision: 'approved', approver: APPROVER },
+      body: {
+        deploymentId: id,
+        action: 'approve',
+        by: APPROVER,
+        outcome: expect.stringMatching(/^approved/),
+      },
     });
     expect(execution?.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution?.output ?? '{}').approval).toMatchObject({
@@ -67,7 +72,7 @@ describe('manual approval', () => {
     const id = await deploymentIdOf(rt, rel.digest);
     const res = await callApi(rt, id, 'reject', APPROVER, { reason: 'wrong build' });
     const [execution] = await finished(rt, rel.digest);
-    expect(res.body).toMatchObject({ decision: 'rejected' });
+    expect(res.body).toMatchObject({ action: 'reject', outcome: expect.stringMatching(/^rejected/) });
     expect(execution?.status).toBe('FAILED');
     expect(execution?.error).toBe('ApprovalRejectedError');
     expect(execution?.cause).toBe(`rejected by ${APPROVER}: wrong build`);

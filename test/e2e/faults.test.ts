@@ -1,5 +1,6 @@
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { alertJson } from '../../functions/lib/notify/notifier.js';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
 import {
   alertOf,
@@ -149,7 +150,7 @@ describe('safe under every fault', () => {
     await finished(rt, b.digest);
     const order = rt.aws.sns
       .messages(rt.topicArn)
-      .map((m) => JSON.parse(m.message) as { transition: string; digest: string; at: string })
+      .map((m) => alertJson(m.message) as { transition: string; digest: string; at: string })
       .filter(
         (m) =>
           (m.digest === a.digest && m.transition === 'rolled-back') ||
@@ -257,7 +258,7 @@ describe('safe under every fault', () => {
     expect(failed?.cause).toMatch(/detail\.image-digest/);
     const alert = rt.aws.sns
       .messages(rt.topicArn)
-      .map((m) => JSON.parse(m.message) as { transition: string; summary: string })
+      .map((m) => alertJson(m.message) as { transition: string; summary: string })
       .find((m) => m.transition === 'deployment-failed' && /InvalidEventError/.test(m.summary));
     expect(alert?.summary).toMatch(/detail\.image-digest/);
   });

@@ -1,3 +1,4 @@
+import { alertJson } from '../../functions/lib/notify/notifier.js';
 import type { DemoBuild, PushedImage } from '../../local/fleet/demo-image.js';
 import type { FleetStatus } from '../../local/fleet/fleet.js';
 import { run } from '../../local/fleet/sys.js';
@@ -170,7 +171,7 @@ export function alerts(rt: LocalRuntime, digest: string) {
   return rt.aws.sns
     .messages(rt.topicArn)
     .map((m) => ({
-      ...(JSON.parse(m.message) as {
+      ...(alertJson(m.message) as {
         transition: string;
         summary: string;
         severity: string;

@@ -206,8 +206,8 @@ describe('the whole stack on its least privilege', () => {
     expect(refused.body.message).toMatch(
       /^User: arn:aws:iam::000000000000:user\/outsider is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:000000000000:[a-z0-9]+\/\$default\/POST\/deployments\//,
     );
-    // The function itself answers the permitted caller: this deployment is not waiting for approval.
+    // The function itself answers the permitted caller: this deployment has ended.
     expect(served.status).toBe(409);
-    expect(served.body.message).toMatch(/not waiting|no pending approval/i);
+    expect(served.body.message).toMatch(/ is (succeeded|rolled-back|failed): it has ended/);
   });
 });

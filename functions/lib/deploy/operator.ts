@@ -83,14 +83,17 @@ export function viewOf(entry: HistoryEntry, stateMachineArn: string): Deployment
       const s = state(c);
       return s ? [{ ...s, wave: undefined }].map(({ wave: _w, ...rest }) => rest) : [];
     });
-    const steps = clusters.map((c) => c.step);
+    // A wave's own change starts with its promotion: the canary's steps leave it pending.
+    const steps = clusters.map((c) => (c.step.startsWith('canary-') ? 'pending' : c.step));
     const waveState: WaveView['state'] = steps.every((s) => s === 'pending')
       ? 'pending'
       : steps.some((s) => s === 'failed' || s === 'restore-failed')
         ? 'failed'
-        : steps.every((s) => s === 'promoted' || s === 'restored')
-          ? 'done'
-          : 'promoting';
+        : steps.every((s) => s === 'promoted' || s === 'restored') && steps.includes('promoted')
+          ? 'done' // a cluster that failed within the wave's budget was restored
+          : steps.some((s) => s === 'restoring' || s === 'restored')
+            ? 'rolled-back'
+            : 'promoting';
     return { name: w.name, bakeSeconds: w.bakeSeconds, state: waveState, clusters };
   });
   const last = entry.rounds.at(-1);
@@ -234,6 +237,8 @@ export async function redeploy(
   options: { deploymentId?: string; reason?: string },
   signal?: AbortSignal,
 ): Promise<StartedResult> {
+  if ((await deps.record.findHistory(service, () => true, 1, signal)).length === 0)
+    throw new OperatorError(404, `no deployment of service ${service} is recorded`);
   let source: HistoryEntry | undefined;
   let digest: string;
   let tag: string;

@@ -85,7 +85,8 @@ export interface AnalysisRoundView {
 export interface WaveView {
   name: string;
   bakeSeconds: number;
-  state: 'pending' | 'promoting' | 'baking' | 'done' | 'failed';
+  /** rolled-back: its clusters are being or were restored (the deployment is rolling back). */
+  state: 'pending' | 'promoting' | 'baking' | 'done' | 'failed' | 'rolled-back';
   clusters: ClusterView[];
 }
 
@@ -119,6 +120,7 @@ export interface DeploymentView extends DeploymentSummary {
   analysis: {
     phase: AnalysisRoundView['phase'] | 'Pending';
     rounds: AnalysisRoundView[];
+    /** The deciding round's sentence: its decisive measurement, or the operator who promoted. */
     decidedBy?: string;
   };
   /** Execution ARN and the Step Functions console URL of the execution. */

@@ -219,7 +219,7 @@ describe('list', () => {
     expect(r.code).toBe(0);
     const parsed = JSON.parse(r.stdout) as DeploymentPage;
     expect(parsed.items.map((d) => d.id)).toEqual(['web-v2-aaaaaaaaaaaa', 'web-v1-111111111111']);
-    expect(events.map((e) => e.rawQueryString)).toEqual(['', 'next=tok%2B%2F%3D1']);
+    expect(events.map((e) => e.rawQueryString)).toEqual(['limit=100', 'limit=100&next=tok%2B%2F%3D1']);
   });
 
   it('--json of one page keeps its next token', async () => {
@@ -352,7 +352,10 @@ describe('history', () => {
   it('reads every page of the service and prints the audit table', async () => {
     const r = await run(['history', 'web']);
     expect(r.code).toBe(0);
-    expect(events.map((e) => e.rawQueryString)).toEqual(['service=web', 'service=web&next=tok%2B%2F%3D1']);
+    expect(events.map((e) => e.rawQueryString)).toEqual([
+      'service=web&limit=100',
+      'service=web&limit=100&next=tok%2B%2F%3D1',
+    ]);
     expect(r.stdout).toMatch(/^STARTED\s+FINISHED\s+ID/);
     expect(r.stdout).toContain('web-v2-aaaaaaaaaaaa');
     expect(r.stdout).toContain('web-v1-111111111111');

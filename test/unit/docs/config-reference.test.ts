@@ -41,7 +41,9 @@ describe('docs/configuration.md', () => {
   it('fails, naming the field, when a field has no description, and for a description of no field', () => {
     const { 'policy.canary.percent': _dropped, ...rest } = DESCRIPTIONS;
     expect(() => renderConfigurationReference(rest)).toThrow(ConfigReferenceError);
-    expect(() => renderConfigurationReference(rest)).toThrow(/no description for field policy\.canary\.percent/);
+    expect(() => renderConfigurationReference(rest)).toThrow(
+      /no description for field policy\.canary\.percent/,
+    );
     expect(() => renderConfigurationReference({ ...DESCRIPTIONS, 'policy.canary.size': 'gone' })).toThrow(
       /a description for policy\.canary\.size, which no schema has/,
     );

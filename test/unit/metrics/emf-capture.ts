@@ -34,7 +34,8 @@ export function captureStdout(): Captured {
     lines.length = 0;
     partial = '';
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
-      const text = partial + (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
+      const text =
+        partial + (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
       const parts = text.split('\n');
       partial = parts.pop() ?? '';
       lines.push(...parts.filter((l) => l.length > 0));

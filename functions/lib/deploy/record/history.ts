@@ -167,6 +167,7 @@ export class DynamoHistory {
     );
     const entry = out?.Attributes as { service?: string; startedAt?: string } | undefined;
     if (!entry?.service || !entry.startedAt) return;
+    const finals = Object.fromEntries(FINAL_STATUSES.map((s, i) => [`:final${i}`, s]));
     for (const pk of ['HISTORY', `HISTORY#${entry.service}`]) {
       const indexKey = { pk, sk: `${entry.startedAt}#${deploymentId}` };
       await this.send('UpdateItem', indexKey, signal, () =>
@@ -175,9 +176,10 @@ export class DynamoHistory {
             TableName: this.tableName,
             Key: indexKey,
             UpdateExpression: 'SET #status = :status',
-            ConditionExpression: 'attribute_exists(pk)',
+            // The same guard as the entry's: a late running status never lands after a final one.
+            ConditionExpression: `attribute_exists(pk) AND (NOT #status IN (${Object.keys(finals).join(', ')})${final ? ' OR #status = :status' : ''})`,
             ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':status': status },
+            ExpressionAttributeValues: { ':status': status, ...finals },
           }),
           { abortSignal: signal },
         ),
