@@ -24,13 +24,20 @@ describe('the operators API', () => {
   let rt: LocalRuntime;
   const as = (method: string, path: string, body?: unknown) =>
     rt.callApi(method, path, rt.user('alice'), body);
-  const view = async (id: string) =>
-    (await as('GET', `/deployments/${id}`)).body as unknown as DeploymentView;
+  const view = async (id: string) => {
+    const res = await as('GET', `/deployments/${id}`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body as unknown as DeploymentView;
+  };
+  /** Polls GET /deployments/{id} until `what` holds (a deployment still queued for its lock is a 404). */
   async function until(id: string, what: (v: DeploymentView) => boolean, timeoutMs = 120_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const v = await view(id);
-      if (what(v)) return v;
+      const res = await as('GET', `/deployments/${id}`);
+      const v = res.body as unknown as DeploymentView;
+      if (res.status === 200 && what(v)) return v;
+      if (res.status !== 200 && res.status !== 404)
+        throw new Error(`GET /deployments/${id}: ${res.status} ${JSON.stringify(res.body)}`);
       if (Date.now() > deadline)
         throw new Error(`deployment ${id} never got there: ${JSON.stringify(v).slice(0, 600)}`);
       await new Promise((r) => setTimeout(r, 500));
