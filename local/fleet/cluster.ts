@@ -89,9 +89,26 @@ export async function initSwarm(c: ClusterLayout): Promise<void> {
   );
 }
 
-/** Prometheus inside the cluster's namespace, scraping what the deployer analyses (every 5 s). */
+/** Where the local twin serves the deployer's own metrics (local/twin/metrics-server.ts), on every fleet. */
+export const DEPLOYER_METRICS_PORT = 9464;
+
+/**
+ * Prometheus inside the cluster's namespace, scraping what the deployer analyses (every 5 s), and,
+ * on the local fleet only, the twin's own metrics on the host side of the registry's link
+ * (10.x.0.1): a target that is down until the twin runs.
+ */
 export function prometheusConfig(c: ClusterLayout): string {
-  return swarmPrometheusConfig({ cluster: c.name, socket: c.socket, intervalSeconds: 5, timeoutSeconds: 4 });
+  const config = JSON.parse(
+    swarmPrometheusConfig({ cluster: c.name, socket: c.socket, intervalSeconds: 5, timeoutSeconds: 4 }),
+  ) as { scrape_configs: unknown[] };
+  const host = c.gateway.replace(/^(10\.\d+)\.\d+\.1$/, '$1.0.1');
+  config.scrape_configs.push({
+    job_name: 'swarm-deployer',
+    scrape_interval: '5s',
+    metrics_path: '/metrics',
+    static_configs: [{ targets: [`${host}:${DEPLOYER_METRICS_PORT}`] }],
+  });
+  return JSON.stringify(config, null, 2);
 }
 
 export async function startPrometheus(c: ClusterLayout): Promise<number> {

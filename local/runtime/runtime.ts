@@ -8,6 +8,7 @@ import { type ParameterTier, type ParameterType, PutParameterCommand, SSMClient 
 import { type Credentials, signedFetch } from '../apigw/client.js';
 import { type HttpApi, startHttpApi } from '../apigw/http-api.js';
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
+import { DEPLOYER_METRICS_PORT } from '../fleet/cluster.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
 import {
@@ -18,6 +19,7 @@ import {
   rolePrincipal,
 } from '../iam/index.js';
 import { FunctionError, LocalFunction } from '../twin/lambda.js';
+import { type MetricsServer, startMetricsServer } from '../twin/metrics-server.js';
 import { loadStackModel, type StackModel } from '../twin/model.js';
 import { type EventBusTarget, LocalEventBus } from './eventbridge/index.js';
 import { type RegistryEventListener, startRegistryEventListener } from './registry-events/index.js';
@@ -65,6 +67,8 @@ export interface LocalRuntime {
   functionPrincipals: Map<string, Principal>;
   /** The HTTP API (API Gateway stand-in, IAM authorization) as the stack declares it. */
   api: HttpApi;
+  /** The deployer's own metrics as Prometheus scrapes them (from the functions' EMF records). */
+  metrics: MetricsServer;
   /**
    * Credentials for an IAM user of the account (created on first use), with `policies` as its
    * identity-based policies (default: the API approver role's, what a release manager holds).
@@ -178,6 +182,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   const fleet = await up(options.fleet ?? {}, log);
   const host = new URL(fleet.registry.eventsUrl).hostname;
+  // The deployer's own metrics (Powertools EMF in the functions' logs), where the fleet's Prometheus scrapes them.
+  const deployerMetrics = await startMetricsServer({ host, port: DEPLOYER_METRICS_PORT });
   const aws = await startAwsStandIn({
     iam: { principals: [operator, ...functionPrincipals.values()] },
     // The managers carry the tag the deployer's StartSession policy names.
@@ -255,24 +261,29 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const credentials = functionPrincipals.get(fn.name) as Principal;
     functions.set(
       fn.name,
-      new LocalFunction(fn, {
-        // What Lambda's runtime sets ("Defined runtime environment variables"), then the function's own.
-        AWS_REGION: REGION,
-        AWS_DEFAULT_REGION: REGION,
-        AWS_LAMBDA_FUNCTION_NAME: fn.name,
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
-        AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
-        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        AWS_SESSION_TOKEN: credentials.sessionToken as string,
-        LAMBDA_TASK_ROOT: fn.codeDir,
-        TZ: ':UTC',
-        ...fn.environment,
-        // The one difference from AWS: the SDK's endpoint is the stand-in.
-        AWS_ENDPOINT_URL: aws.endpoint,
-      }),
+      new LocalFunction(
+        fn,
+        {
+          // What Lambda's runtime sets ("Defined runtime environment variables"), then the function's own.
+          AWS_REGION: REGION,
+          AWS_DEFAULT_REGION: REGION,
+          AWS_LAMBDA_FUNCTION_NAME: fn.name,
+          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+          AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+          AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
+          AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          AWS_SESSION_TOKEN: credentials.sessionToken as string,
+          LAMBDA_TASK_ROOT: fn.codeDir,
+          TZ: ':UTC',
+          ...fn.environment,
+          // The one difference from AWS: the SDK's endpoint is the stand-in.
+          AWS_ENDPOINT_URL: aws.endpoint,
+        },
+        // What CloudWatch would read from the function's log: its EMF records, for Prometheus.
+        { onLogLine: (line) => deployerMetrics.aggregator.ingestLine(line) },
+      ),
     );
   }
   const functionByArn = (arn: string) => {
@@ -407,7 +418,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
 
   log(
-    `local twin up: ${functions.size} functions from their bundles, AWS stand-in ${aws.endpoint}, state machine ${stateMachineArn}, registry events ${registryEvents.url}`,
+    `local twin up: ${functions.size} functions from their bundles, AWS stand-in ${aws.endpoint}, deployer metrics ${deployerMetrics.url}, state machine ${stateMachineArn}, registry events ${registryEvents.url}`,
   );
 
   return {
@@ -424,6 +435,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     clientConfig,
     functionPrincipals,
     api,
+    metrics: deployerMetrics,
     user,
     async callApi(method, path, caller, body) {
       const res = await signedFetch(`${api.url}${path}`, {
@@ -438,6 +450,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
     async stop() {
       await api.close();
+      await deployerMetrics.close();
       await registryEvents.close();
       await bus.close();
       await engine.close();
