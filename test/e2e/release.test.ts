@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PushedImage } from '../../local/fleet/demo-image.js';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
-import { alerts, baseline, clusterImages, finished, release, startRuntime } from './support.js';
+import { promQuery } from '../integration/support/fleet.js';
+import { alerts, baseline, clusterImages, finished, functionOf, release, startRuntime } from './support.js';
 
 describe('a release through the whole workflow', () => {
   let rt: LocalRuntime;
@@ -94,5 +95,54 @@ describe('a release through the whole workflow', () => {
     });
     expect(await clusterImages(rt)).toEqual(before);
     expect(alerts(rt, other.digest)).toEqual([]);
+  });
+
+  it("emits the deployer's own metrics for the good and the bad release, and the fleet's Prometheus scrapes them", async () => {
+    // Prepare: the two tests above deployed a good release and rolled back a bad one
+    const emf = (handler: string) =>
+      functionOf(rt, handler)
+        .logs.filter((l) => l.includes('"_aws"'))
+        .map(
+          (l) =>
+            JSON.parse(l) as Record<string, unknown> & {
+              _aws: { CloudWatchMetrics: Array<{ Namespace: string }> };
+            },
+        );
+    // Act: CloudWatch would read these EMF records from the functions' logs
+    const completed = emf('complete').filter((r) => r.DeploymentsSucceeded !== undefined);
+    const rolledBack = emf('conclude-rollback').filter((r) => r.DeploymentsRolledBack !== undefined);
+    // Assess: one record each, in the deployer's namespace, by service, with the time it took
+    expect(completed).toEqual([
+      expect.objectContaining({ service: 'web', DeploymentsSucceeded: 1, TimeToDeploy: expect.any(Number) }),
+    ]);
+    expect(completed[0]?._aws.CloudWatchMetrics[0]?.Namespace).toBe('SwarmDeployer');
+    expect(rolledBack).toEqual([
+      expect.objectContaining({
+        service: 'web',
+        DeploymentsRolledBack: 1,
+        TimeToRollBack: expect.any(Number),
+      }),
+    ]);
+    expect(emf('analyze').some((r) => r.AnalysisVerdicts !== undefined && r.verdict === 'Failed')).toBe(true);
+    // …and locally the same numbers are in the fleet's Prometheus (job swarm-deployer, every 5 s)
+    const prometheus = rt.fleet.clusters[0]?.prometheusUrl as string;
+    const deadline = Date.now() + 30_000;
+    let seen: Record<string, number> = {};
+    while (Date.now() < deadline) {
+      const [succeeded] = await promQuery(
+        prometheus,
+        'sum(swarm_deployer_deployments_succeeded_total{service="web"})',
+      );
+      const [rolled] = await promQuery(
+        prometheus,
+        'sum(swarm_deployer_deployments_rolled_back_total{service="web"})',
+      );
+      seen = { succeeded: succeeded?.value ?? 0, rolledBack: rolled?.value ?? 0 };
+      if (seen.succeeded >= 1 && seen.rolledBack >= 1) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(seen).toEqual({ succeeded: 1, rolledBack: 1 });
+    const [latency] = await promQuery(prometheus, 'count(swarm_deployer_step_latency_seconds_count)');
+    expect(latency?.value).toBeGreaterThan(5);
   });
 });
