@@ -127,7 +127,7 @@ describe('a release through the whole workflow', () => {
     // …and locally the same numbers are in the fleet's Prometheus (job swarm-deployer, every 5 s)
     const prometheus = rt.fleet.clusters[0]?.prometheusUrl as string;
     const deadline = Date.now() + 30_000;
-    let seen: Record<string, number> = {};
+    let seen = { succeeded: 0, rolledBack: 0 };
     while (Date.now() < deadline) {
       const [succeeded] = await promQuery(
         prometheus,
