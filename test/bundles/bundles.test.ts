@@ -145,9 +145,15 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
     };
     // Act
     const unsigned = await runBundle('api', {});
-    const badId = await runBundle('api', { ...caller, pathParameters: { id: '../x', action: 'approve' } });
+    const route = 'POST /deployments/{id}/{action}';
+    const badId = await runBundle('api', {
+      ...caller,
+      routeKey: route,
+      pathParameters: { id: '../x', action: 'approve' },
+    });
     const badBody = await runBundle('api', {
       ...caller,
+      routeKey: route,
       pathParameters: { id: 'd1', action: 'abort' },
       body: '{',
     });
@@ -160,6 +166,12 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
       message: string;
     };
     expect(body.message).toMatch(/IAM/);
+    // The 400s name the field that was wrong.
+    for (const [res, field] of [
+      [badId, 'path.id'],
+      [badBody, 'body'],
+    ] as const)
+      expect(JSON.parse((res.outcome as { value: { body: string } }).value.body)).toMatchObject({ field });
   });
 
   it('start-deployment (accepts any event by design): starts an execution named after the event', async () => {

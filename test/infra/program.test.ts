@@ -284,7 +284,12 @@ describe('api', () => {
     const api = one(recording, 'aws:apigatewayv2/api:Api');
     expect(api.inputs.protocolType).toBe('HTTP');
     const routes = ofType(recording, 'aws:apigatewayv2/route:Route');
-    expect(routes.map((r) => r.inputs.routeKey)).toEqual(['POST /deployments/{id}/{action}']);
+    expect(routes.map((r) => r.inputs.routeKey)).toEqual([
+      'GET /deployments',
+      'GET /deployments/{id}',
+      'POST /deployments/{id}/{action}',
+      'POST /services/{name}/{action}',
+    ]);
     for (const r of routes) {
       expect(r.inputs.authorizationType).toBe('AWS_IAM');
       expect(r.inputs.apiId).toBe(API_ID);
