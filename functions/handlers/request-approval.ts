@@ -1,6 +1,6 @@
 import { deploymentSchema } from '../lib/deploy/schemas.js';
 import { requestApprovalStep } from '../lib/deploy/steps/waiting.js';
-import { notifier, record } from '../lib/deps.js';
+import { notifier, now, record } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
 import * as z from '../lib/zod.js';
 
@@ -11,6 +11,6 @@ const input = z.object({
 });
 
 /** RequestApproval (.waitForTaskToken): keeps the token for the API and asks people to decide. */
-export const handler = stepHandler('RequestApproval', input, { notifier, record }, (deps, i, signal) =>
+export const handler = stepHandler('RequestApproval', input, { notifier, record, now }, (deps, i, signal) =>
   requestApprovalStep(deps, i, signal),
 );

@@ -108,6 +108,9 @@ export function viewOf(entry: HistoryEntry, stateMachineArn: string): Deployment
       ...(decided ? { decidedBy: decided.summary } : {}),
     },
     execution: executionLinks(stateMachineArn, entry.id),
+    ...(entry.status === 'awaiting-approval' && entry.approvalDeadline
+      ? { approvalDeadline: entry.approvalDeadline }
+      : {}),
   };
 }
 

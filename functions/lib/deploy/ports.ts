@@ -144,7 +144,7 @@ export interface DeploymentRecord {
   noteStatus(
     deploymentId: string,
     status: DeploymentStatus,
-    extra?: { reason?: string; approver?: string },
+    extra?: { reason?: string; approver?: string; approvalDeadline?: string },
     signal?: AbortSignal,
   ): Promise<void>;
   /** What a step saw on one cluster: progress, a converged or failed change, a message. */

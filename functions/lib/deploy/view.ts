@@ -172,4 +172,6 @@ export interface HistoryEntry extends DeploymentSummary {
   /** Every planned cluster's state, by name. */
   clusterStates: Record<string, ClusterView & { wave: string }>;
   rounds: AnalysisRoundView[];
+  /** Until when the latest approval request waits. */
+  approvalDeadline?: string;
 }

@@ -775,7 +775,7 @@ export class DynamoRecord implements DeploymentRecord {
   noteStatus(
     deploymentId: string,
     status: DeploymentStatus,
-    extra: { reason?: string; approver?: string } = {},
+    extra: { reason?: string; approver?: string; approvalDeadline?: string } = {},
     signal?: AbortSignal,
   ): Promise<void> {
     return this.hist.status(deploymentId, status, extra, signal);

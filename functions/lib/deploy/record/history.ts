@@ -124,7 +124,7 @@ export class DynamoHistory {
   async status(
     deploymentId: string,
     status: DeploymentStatus,
-    extra: { reason?: string; approver?: string } = {},
+    extra: { reason?: string; approver?: string; approvalDeadline?: string } = {},
     signal?: AbortSignal,
   ): Promise<void> {
     const final = FINAL_STATUSES.includes(status);
@@ -140,6 +140,11 @@ export class DynamoHistory {
       names['#reason'] = 'reason';
       values[':reason'] = extra.reason.slice(0, 2000);
       sets.push(final ? '#reason = if_not_exists(#reason, :reason)' : '#reason = :reason');
+    }
+    if (extra.approvalDeadline !== undefined) {
+      names['#deadline'] = 'approvalDeadline';
+      values[':deadline'] = extra.approvalDeadline;
+      sets.push('#deadline = :deadline');
     }
     if (extra.approver !== undefined) {
       names['#approver'] = 'approver';
@@ -466,7 +471,16 @@ function toEntry(item: Record<string, unknown>): HistoryEntry {
 
 /** The summary part of an entry (what GET /deployments lists and `history` exports). */
 export function summaryOf(e: HistoryEntry): DeploymentSummary {
-  const { image: _i, registry: _r, canary: _c, waves: _w, clusterStates: _s, rounds: _rd, ...summary } = e;
+  const {
+    image: _i,
+    registry: _r,
+    canary: _c,
+    waves: _w,
+    clusterStates: _s,
+    rounds: _rd,
+    approvalDeadline: _a,
+    ...summary
+  } = e;
   return summary;
 }
 

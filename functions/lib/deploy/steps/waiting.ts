@@ -8,12 +8,14 @@ import { failIfAborted, notify, type StepDeps } from './context.js';
  * @throws DeploymentAbortedError, RecordError, NotifyError
  */
 export async function requestApprovalStep(
-  deps: Pick<StepDeps, 'record' | 'notifier'>,
+  deps: Pick<StepDeps, 'record' | 'notifier' | 'now'>,
   input: { deployment: Deployment; taskToken: string; timeoutSeconds: number; analysisSummary?: string },
   signal?: AbortSignal,
 ) {
   const d = input.deployment;
   await deps.record.saveWaitingTask(d.id, { kind: 'approval', token: input.taskToken }, signal);
+  const approvalDeadline = new Date(deps.now().getTime() + input.timeoutSeconds * 1000).toISOString();
+  await deps.record.noteStatus(d.id, 'awaiting-approval', { approvalDeadline }, signal);
   await failIfAborted(deps, d, signal);
   await notify(
     deps,
