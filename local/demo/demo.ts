@@ -41,6 +41,11 @@ if (Number(process.versions.node.split('.')[0]) < 22)
     `Node ${process.versions.node} runs this; the deployer needs Node 22`,
     'run it as `npm run demo` after `npm ci` (the project pins Node 22 as a dev dependency)',
   );
+if (process.getuid?.() !== 0)
+  missing(
+    'the demo runs a local fleet (network namespaces, dockerd), which needs root',
+    'sudo npm run demo (and `sudo ./local/setup.sh` first on a fresh machine)',
+  );
 try {
   await preflight();
 } catch (err) {
