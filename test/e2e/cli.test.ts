@@ -26,8 +26,6 @@ const OPERATOR = 'cli-operator';
 const OPERATOR_ARN = `arn:aws:iam::000000000000:user/${OPERATOR}`;
 /** How the CLI prints the operator (render.ts who()). */
 const OPERATOR_SHORT = `user/${OPERATOR}`;
-/** A tmux server of this file's own (its socket), so that nothing else's sessions are touched. */
-const TMUX_SOCKET = `deployer-cli-e2e-${process.pid}`;
 const TMUX_SESSION = 'watch';
 const ESC = '\u001b';
 const execFileP = promisify(execFile);
@@ -98,7 +96,8 @@ describe('the deployer CLI on the twin', () => {
   const deployer = (...args: string[]) => start([...args, '--local']);
 
   const tmux = (...args: string[]) =>
-    execFileP('tmux', ['-u', '-L', TMUX_SOCKET, ...args], { env: cliEnv(), cwd: ROOT });
+    // A tmux server of this file's own (its socket in the temp dir): no one else's sessions are touched.
+    execFileP('tmux', ['-u', '-S', join(dir, 'tmux.sock'), ...args], { env: cliEnv(), cwd: ROOT });
 
   /** GET /deployments/{id} as the operator, straight to the API (the test's own view, not the CLI's). */
   async function view(id: string): Promise<{ status: number; body: DeploymentView }> {
@@ -145,7 +144,8 @@ describe('the deployer CLI on the twin', () => {
   });
 
   afterAll(async () => {
-    await tmux('kill-server').catch(() => undefined);
+    // The watch's session and its server: nothing of this file is left running
+    if (dir) await tmux('kill-server').catch(() => undefined);
     for (const child of children) child.kill('SIGTERM');
     await rt?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -316,11 +316,14 @@ describe('the deployer CLI on the twin', () => {
         'wave rest done',
         expect.stringMatching(/^analysis round 1 Running/),
         expect.stringMatching(/^analysis round \d+ Successful/),
-        expect.stringMatching(/^c2 promoted 3\/3 [0-9a-f]{12} → [0-9a-f]{12}$/),
+        `c2 promoted 3/3 ${shortDigest(base.digest)} → ${shortDigest(good.digest)} — cluster c2: service web: 3/3 task(s) run ${good.digestReference}`,
         expect.stringMatching(/^status \S+ → succeeded after \S+$/),
       ]),
     );
-    expect(told.at(-1)).toMatch(/^status \S+ → succeeded after \S+$/);
+    expect(told.slice(-2)).toEqual([
+      expect.stringMatching(/^status \S+ → succeeded after \S+$/),
+      'reason: runs on c1, c2, c3',
+    ]);
   });
 
   it('lists, shows and refuses through the CLI: 404 for an unknown id, 409 with the status, 400 naming the field', async () => {
