@@ -16,6 +16,8 @@ export interface WatchOptions {
   json?: boolean;
   /** Clock format of the change lines (default: local time). */
   clock?: RenderOptions['clock'];
+  /** How long a deployment that is not recorded yet (404: queued for its lock) is waited for (default 5 min). */
+  startTimeoutMs?: number;
   /** Polls that may fail in a row (network, 429, 5xx) before watch gives up. */
   maxFailures?: number;
 }
@@ -70,12 +72,26 @@ export async function watch(client: ApiClient, io: Io, options: WatchOptions): P
   let prev: DeploymentView | undefined;
   let lastJson = '';
   let failures = 0;
+  // A deployment queued behind its service's lock is not recorded yet (404): wait for it a while.
+  const startBy = now().getTime() + (options.startTimeoutMs ?? 300_000);
+  let queued = false;
   for (;;) {
     let view: DeploymentView;
     try {
       view = await client.getDeployment(id);
       failures = 0;
     } catch (err) {
+      if (
+        err instanceof ApiRefusal &&
+        err.status === 404 &&
+        prev === undefined &&
+        now().getTime() < startBy
+      ) {
+        if (!queued) io.stderr.write(`${id} is not recorded yet (queued for its service's lock?): waiting\n`);
+        queued = true;
+        await sleep(options.intervalMs);
+        continue;
+      }
       const transient = err instanceof NetworkError || (err instanceof ApiRefusal && err.transient);
       failures += 1;
       if (!transient || failures >= (options.maxFailures ?? 5)) throw err;

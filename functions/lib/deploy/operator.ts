@@ -168,9 +168,11 @@ export async function act(
   }
   if (action === 'promote') {
     if (status === 'awaiting-approval') {
+      // The analysis runs beside the approval wait: it ends now too.
+      await deps.record.requestPromote(id, note, signal);
       await decideOrExplain(deps, id, by, reason ?? 'promoted', 'approve', signal);
       await deps.record.noteStatus(id, 'running', { approver: by }, signal);
-      return done('approved: the canary is promoted to the waves now');
+      return done('approved, and the rest of the analysis skipped: the canary is promoted to the waves');
     }
     if (entry.rounds.some((r) => r.phase !== 'Running'))
       throw refuse('its analysis is already decided; nothing is left to skip');
@@ -190,6 +192,8 @@ export async function act(
   if (!(await deps.record.pauseRequested(id, signal))) throw refuse('it is not paused');
   await deps.record.clearPause(id, signal);
   const hold = await deps.record.waitingTask(id, 'pause', signal);
+  // Recorded before the workflow moves on, so that nobody sees it paused while it promotes.
+  if (status === 'paused') await deps.record.noteStatus(id, 'running', {}, signal);
   if (hold) {
     await deps.workflow.sendTaskSuccess(hold.token, { resumedBy: by, at: note.at }, signal);
     await deps.record.clearWaitingTask(id, 'pause', signal);

@@ -74,23 +74,25 @@ export async function analyzeStep(
   );
   // Keep the record small in the state payload: a few measurements per metric plus the decisive one.
   const record = appendToRecord(input.record, outcome, { perMetric: 3, maxBytes: 12_000 });
-  await deps.record.noteRound(
-    d.id,
-    {
-      round,
-      at: deps.now().toISOString(),
-      phase: outcome.done ? outcome.phase : 'Running',
-      summary: outcome.decisive?.sentence ?? outcome.summary,
-      measurements: outcome.measurements.map((m) => ({
-        metric: m.metric,
-        value: m.value === undefined || m.value === null ? null : Number(m.value),
-        phase: m.phase,
-        sentence: describeMeasurement(m),
-        at: m.at,
-      })),
-    },
-    signal,
-  );
+  // A call inside the initial delay measures nothing: no round to record.
+  if (outcome.state.round > (input.state?.round ?? 0) || outcome.done)
+    await deps.record.noteRound(
+      d.id,
+      {
+        round: Math.max(1, outcome.state.round),
+        at: deps.now().toISOString(),
+        phase: outcome.done ? outcome.phase : 'Running',
+        summary: outcome.decisive?.sentence ?? outcome.summary,
+        measurements: outcome.measurements.map((m) => ({
+          metric: m.metric,
+          value: m.value === undefined || m.value === null ? null : Number(m.value),
+          phase: m.phase,
+          sentence: describeMeasurement(m),
+          at: m.at,
+        })),
+      },
+      signal,
+    );
   if (outcome.done && outcome.phase !== 'Successful') {
     const decisive = outcome.decisive?.sentence ?? outcome.summary;
     await notify(
