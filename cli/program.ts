@@ -141,12 +141,19 @@ function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--service <service>', "follow this service's newest deployment")
     .option('--interval <seconds>', 'seconds between polls', seconds, 2)
     .option('--json', 'print each new state as one JSON line')
+    .option(
+      '--wait <seconds>',
+      'how long a deployment not recorded yet (queued for its lock) is waited for',
+      (v: string) => (v === '0' ? 0 : seconds(v)),
+      300,
+    )
     .action(async (id: string | undefined, opts, cmd: Command) => {
       if ((id === undefined) === (opts.service === undefined))
         throw new UsageError('watch needs a deployment id or --service NAME (one of them)');
       const code = await watch(await client(cmd), io, {
         ...(id === undefined ? { service: opts.service as string } : { id }),
         intervalMs: Math.round((opts.interval as number) * 1000),
+        startTimeoutMs: Math.round((opts.wait as number) * 1000),
         json: opts.json === true,
       });
       setCode(code);

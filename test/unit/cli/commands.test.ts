@@ -426,12 +426,16 @@ describe('watch', () => {
     expect(JSON.parse(r.stdout.trim())).toEqual(succeededView());
   });
 
-  it('keeps polling through a 503, gives up on a 404', async () => {
+  it('keeps polling through a 503, waits for a deployment queued for its lock, gives up on a 404 after --wait', async () => {
     sequences.set('w-flaky', [503, succeededView()]);
     const flaky = await run(['watch', 'w-flaky']);
     expect(flaky.code).toBe(0);
     expect(flaky.stderr).toContain('poll 1 failed: 503 Service Unavailable: Service Unavailable (retrying)');
-    const gone = await run(['watch', 'nope']);
+    sequences.set('w-queued', [404, 404, succeededView()]);
+    const queued = await run(['watch', 'w-queued', '--interval', '0.01']);
+    expect(queued.code).toBe(0);
+    expect(queued.stderr).toContain("w-queued is not recorded yet (queued for its service's lock?): waiting");
+    const gone = await run(['watch', 'nope', '--wait', '0']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('404 Not Found');
   });
