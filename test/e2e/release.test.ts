@@ -112,17 +112,14 @@ describe('a release through the whole workflow', () => {
     const completed = emf('complete').filter((r) => r.DeploymentsSucceeded !== undefined);
     const rolledBack = emf('conclude-rollback').filter((r) => r.DeploymentsRolledBack !== undefined);
     // Assess: one record each, in the deployer's namespace, by service, with the time it took
-    expect(completed).toEqual([
-      expect.objectContaining({ service: 'web', DeploymentsSucceeded: 1, TimeToDeploy: expect.any(Number) }),
-    ]);
+    expect(completed).toEqual([expect.objectContaining({ service: 'web', DeploymentsSucceeded: 1 })]);
     expect(completed[0]?._aws.CloudWatchMetrics[0]?.Namespace).toBe('SwarmDeployer');
-    expect(rolledBack).toEqual([
-      expect.objectContaining({
-        service: 'web',
-        DeploymentsRolledBack: 1,
-        TimeToRollBack: expect.any(Number),
-      }),
-    ]);
+    expect(rolledBack).toEqual([expect.objectContaining({ service: 'web', DeploymentsRolledBack: 1 })]);
+    // How long each took, in records of their own
+    expect(emf('complete').some((r) => r.service === 'web' && typeof r.TimeToDeploy === 'number')).toBe(true);
+    expect(
+      emf('conclude-rollback').some((r) => r.service === 'web' && typeof r.TimeToRollBack === 'number'),
+    ).toBe(true);
     expect(emf('analyze').some((r) => r.AnalysisVerdicts !== undefined && r.verdict === 'Failed')).toBe(true);
     // …and locally the same numbers are in the fleet's Prometheus (job swarm-deployer, every 5 s)
     const prometheus = rt.fleet.clusters[0]?.prometheusUrl as string;
