@@ -4,7 +4,7 @@
  * returns the exit code, so that the tests run the CLI in-process.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { DeploymentStatus } from '../functions/lib/deploy/view.js';
+import { DEPLOYMENT_STATUSES } from '../functions/lib/deploy/view.js';
 import { ApiClient } from './client.js';
 import { validateConfigFile } from './config-validate.js';
 import { CliError, EXIT, type Io, UsageError, writeLines } from './io.js';
@@ -19,15 +19,7 @@ import {
 import { resolveTarget, type TargetFlags } from './target.js';
 import { watch } from './watch.js';
 
-export const STATUSES = [
-  'running',
-  'awaiting-approval',
-  'paused',
-  'rolling-back',
-  'succeeded',
-  'rolled-back',
-  'failed',
-] as const satisfies readonly DeploymentStatus[];
+export const STATUSES = DEPLOYMENT_STATUSES;
 
 /** The page size `list --all` and `history` ask for: the API's largest (its default is 20). */
 const PAGE_LIMIT = 100;

@@ -10,7 +10,7 @@ import {
   redeploy,
 } from '../lib/deploy/operator.js';
 import { InvalidPageTokenError } from '../lib/deploy/record/history.js';
-import type { ApiError, DeploymentStatus } from '../lib/deploy/view.js';
+import { type ApiError, DEPLOYMENT_STATUSES, type DeploymentStatus } from '../lib/deploy/view.js';
 import { logger, now, record, workflow } from '../lib/deps.js';
 import { buildDeps } from '../lib/handler.js';
 
@@ -23,15 +23,7 @@ const problem = (statusCode: number, body: ApiError) => json(statusCode, body);
 
 const ID = /^[A-Za-z0-9_-]{1,80}$/;
 const SERVICE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const STATUSES: readonly DeploymentStatus[] = [
-  'running',
-  'awaiting-approval',
-  'paused',
-  'rolling-back',
-  'succeeded',
-  'rolled-back',
-  'failed',
-];
+const STATUSES: readonly DeploymentStatus[] = DEPLOYMENT_STATUSES;
 
 class BadRequest extends Error {
   constructor(

@@ -4,15 +4,19 @@
  * was not changed has no `after` digest.
  */
 
+/** Every status a deployment can be in, in the order of its life. */
+export const DEPLOYMENT_STATUSES = [
+  'running',
+  'awaiting-approval',
+  'paused',
+  'rolling-back',
+  'succeeded',
+  'rolled-back',
+  'failed',
+] as const;
+
 /** Where a deployment stands, as a person asks it. */
-export type DeploymentStatus =
-  | 'running'
-  | 'awaiting-approval'
-  | 'paused'
-  | 'rolling-back'
-  | 'succeeded'
-  | 'rolled-back'
-  | 'failed';
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 
 /** The statuses in which nothing more will happen to a deployment. */
 export const FINAL_STATUSES: readonly DeploymentStatus[] = ['succeeded', 'rolled-back', 'failed'];

@@ -199,26 +199,22 @@ export class DynamoHistory {
 
   /** A cluster restored from its snapshot runs what it ran before. */
   async restored(deploymentId: string, cluster: string, signal?: AbortSignal): Promise<void> {
-    const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
-    await this.send('UpdateItem', key, signal, () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression: 'SET #cl.#c.#step = :restored, #cl.#c.#after = #cl.#c.#before, #cl.#c.#at = :at',
-          ConditionExpression: 'attribute_exists(#cl.#c)',
-          ExpressionAttributeNames: {
-            '#cl': 'cl',
-            '#c': cluster,
-            '#step': 'step',
-            '#after': 'after',
-            '#before': 'before',
-            '#at': 'updatedAt',
-          },
-          ExpressionAttributeValues: { ':restored': 'restored', ':at': new Date(this.now()).toISOString() },
-        }),
-        { abortSignal: signal },
-      ),
+    await this.updateEntry(
+      deploymentId,
+      {
+        expression: 'SET #cl.#c.#step = :restored, #cl.#c.#after = #cl.#c.#before, #cl.#c.#at = :at',
+        condition: 'attribute_exists(#cl.#c)',
+        names: {
+          '#cl': 'cl',
+          '#c': cluster,
+          '#step': 'step',
+          '#after': 'after',
+          '#before': 'before',
+          '#at': 'updatedAt',
+        },
+        values: { ':restored': 'restored', ':at': new Date(this.now()).toISOString() },
+      },
+      signal,
     );
   }
 
@@ -230,36 +226,28 @@ export class DynamoHistory {
 
   /** Stores an analysis round under its number (a retried round replaces itself). */
   async round(deploymentId: string, round: AnalysisRoundView, signal?: AbortSignal): Promise<void> {
-    const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
-    await this.send('UpdateItem', key, signal, () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression: 'SET #rd.#n = :round',
-          ConditionExpression: 'attribute_exists(#rd)',
-          ExpressionAttributeNames: { '#rd': 'rd', '#n': String(round.round) },
-          ExpressionAttributeValues: { ':round': round },
-        }),
-        { abortSignal: signal },
-      ),
+    await this.updateEntry(
+      deploymentId,
+      {
+        expression: 'SET #rd.#n = :round',
+        condition: 'attribute_exists(#rd)',
+        names: { '#rd': 'rd', '#n': String(round.round) },
+        values: { ':round': round },
+      },
+      signal,
     );
   }
 
   async action(deploymentId: string, action: ActionEntry, signal?: AbortSignal): Promise<void> {
-    const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
-    await this.send('UpdateItem', key, signal, () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression: 'SET #actions = list_append(if_not_exists(#actions, :empty), :action)',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#actions': 'actions' },
-          ExpressionAttributeValues: { ':action': [action], ':empty': [] },
-        }),
-        { abortSignal: signal },
-      ),
+    await this.updateEntry(
+      deploymentId,
+      {
+        expression: 'SET #actions = list_append(if_not_exists(#actions, :empty), :action)',
+        condition: 'attribute_exists(pk)',
+        names: { '#actions': 'actions' },
+        values: { ':action': [action], ':empty': [] },
+      },
+      signal,
     );
   }
 
@@ -343,7 +331,6 @@ export class DynamoHistory {
     fields: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<void> {
-    const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
     const names: Record<string, string> = { '#cl': 'cl', '#c': cluster, '#at': 'updatedAt' };
     const values: Record<string, unknown> = { ':at': new Date(this.now()).toISOString() };
     const sets = ['#cl.#c.#at = :at'];
@@ -352,16 +339,35 @@ export class DynamoHistory {
       values[`:v${i}`] = value;
       sets.push(`#cl.#c.#f${i} = :v${i}`);
     });
+    // Only planned clusters (and only deployments with an entry) are followed.
+    await this.updateEntry(
+      deploymentId,
+      { expression: `SET ${sets.join(', ')}`, condition: 'attribute_exists(#cl.#c)', names, values },
+      signal,
+    );
+  }
+
+  /** One conditional UpdateItem of a deployment's entry; a failed condition is a no-op. */
+  private async updateEntry(
+    deploymentId: string,
+    u: {
+      expression: string;
+      condition: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+    },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
     await this.send('UpdateItem', key, signal, () =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          // Only planned clusters (and only deployments with an entry) are followed.
-          ConditionExpression: 'attribute_exists(#cl.#c)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          UpdateExpression: u.expression,
+          ConditionExpression: u.condition,
+          ExpressionAttributeNames: u.names,
+          ExpressionAttributeValues: u.values,
         }),
         { abortSignal: signal },
       ),
