@@ -96,6 +96,17 @@ export function viewOf(entry: HistoryEntry, stateMachineArn: string): Deployment
             : 'promoting';
     return { name: w.name, bakeSeconds: w.bakeSeconds, state: waveState, clusters };
   });
+  // A done wave bakes until the next one moves (or, for the last wave, until the deployment ends).
+  waves.forEach((w, i) => {
+    const next = waves[i + 1];
+    if (
+      w.name === entry.baking &&
+      w.state === 'done' &&
+      (!next || next.state === 'pending') &&
+      !FINAL_STATUSES.includes(entry.status)
+    )
+      w.state = 'baking';
+  });
   const last = entry.rounds.at(-1);
   const decided = entry.rounds.find((r) => r.phase !== 'Running');
   return {

@@ -178,4 +178,6 @@ export interface HistoryEntry extends DeploymentSummary {
   rounds: AnalysisRoundView[];
   /** Until when the latest approval request waits. */
   approvalDeadline?: string;
+  /** The wave whose bake started last. */
+  baking?: string;
 }

@@ -775,6 +775,25 @@ function round(
 }
 
 describe('the view of a deployment', () => {
+  it('shows a done wave as baking while its bake runs and the next wave has not moved', async () => {
+    // prepare
+    const deps = depsOf();
+    const plan = await started(uniqueName('web'), { tag: 'v5.1.0', before: {} });
+    const { id, digest } = plan.deployment;
+    for (const c of ['eu-1', 'eu-2']) {
+      await record.markTouched(id, c, 'primary', iso(clock + 300_000));
+      await record.noteCluster(id, c, { step: 'promoted', after: digest });
+    }
+    await record.saveWaitingTask(id, { kind: 'bake', token: 'bake-token', key: 'europe' });
+    // act
+    const baking = await deploymentView(deps, id);
+    await record.markTouched(id, 'us-1', 'primary', iso(clock + 300_000));
+    const moved = await deploymentView(deps, id);
+    // assess
+    expect(baking.waves.slice(0, 2).map((w) => w.state)).toEqual(['baking', 'pending']);
+    expect(moved.waves.slice(0, 2).map((w) => w.state)).toEqual(['done', 'promoting']);
+  });
+
   it('shows each wave as pending, promoting, done or failed, the analysis and the execution', async () => {
     // prepare
     const deps = depsOf();

@@ -520,6 +520,7 @@ export class DynamoRecord implements DeploymentRecord {
     );
     if (task.kind === 'approval') await this.hist.status(deploymentId, 'awaiting-approval', {}, signal);
     if (task.kind === 'pause') await this.hist.status(deploymentId, 'paused', {}, signal);
+    if (task.kind === 'bake' && task.key) await this.hist.baking(deploymentId, task.key, signal);
   }
 
   /**

@@ -224,6 +224,20 @@ export class DynamoHistory {
     return this.setCluster(deploymentId, cluster, fields, signal);
   }
 
+  /** A wave started its bake (the view shows it baking until the next wave moves). */
+  async baking(deploymentId: string, wave: string, signal?: AbortSignal): Promise<void> {
+    await this.updateEntry(
+      deploymentId,
+      {
+        expression: 'SET #baking = :wave',
+        condition: 'attribute_exists(pk)',
+        names: { '#baking': 'baking' },
+        values: { ':wave': wave },
+      },
+      signal,
+    );
+  }
+
   /** Stores an analysis round under its number (a retried round replaces itself). */
   async round(deploymentId: string, round: AnalysisRoundView, signal?: AbortSignal): Promise<void> {
     await this.updateEntry(
@@ -485,6 +499,7 @@ export function summaryOf(e: HistoryEntry): DeploymentSummary {
     clusterStates: _s,
     rounds: _rd,
     approvalDeadline: _a,
+    baking: _b,
     ...summary
   } = e;
   return summary;
