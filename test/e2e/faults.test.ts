@@ -216,7 +216,11 @@ describe('safe under every fault', () => {
     });
     // Assess: the approval wait was interrupted; the execution did not wait out the 30 minutes
     expect(res.status).toBe(202);
-    expect(res.body.interrupted).toEqual(['approval']);
+    expect(res.body).toMatchObject({
+      action: 'abort',
+      by: 'arn:aws:iam::000000000000:user/carol',
+      outcome: 'abort requested: it rolls back now (its approval wait was ended)',
+    });
     const [execution] = await finished(rt, rel.digest, 120_000);
     expect(execution?.status).toBe('FAILED');
     expect(execution?.error).toBe('DeploymentAbortedError');
