@@ -81,7 +81,9 @@ export function viewOf(entry: HistoryEntry, stateMachineArn: string): Deployment
   const waves: WaveView[] = entry.waves.map((w) => {
     const clusters = w.clusters.flatMap((c) => {
       const s = state(c);
-      return s ? [{ ...s, wave: undefined }].map(({ wave: _w, ...rest }) => rest) : [];
+      if (!s) return [];
+      const { wave: _wave, ...view } = s;
+      return [view];
     });
     // A wave's own change starts with its promotion: the canary's steps leave it pending.
     const steps = clusters.map((c) => (c.step.startsWith('canary-') ? 'pending' : c.step));

@@ -34,6 +34,7 @@ import type {
   DeploymentSummary,
   HistoryEntry,
 } from '../view.js';
+import { attempt, FAILED_CONDITION, type Key, must, recordError } from './calls.js';
 import { DynamoHistory } from './history.js';
 
 /** The attribute DynamoDB's Time to Live reads (epoch seconds) on every item that may expire. */
@@ -50,14 +51,6 @@ const TOUCHED_PREFIX = 'touched#';
 const HISTORY_SK = 'HISTORY';
 
 type Item = Record<string, unknown>;
-interface Key {
-  pk: string;
-  sk: string;
-  [name: string]: string;
-}
-
-const FAILED_CONDITION: unique symbol = Symbol('the condition failed');
-
 /** Options of {@link DynamoRecord}. */
 export interface DynamoRecordOptions {
   /** Days a finished deployment's items are kept before DynamoDB's TTL removes them (default 30). */
@@ -1091,56 +1084,4 @@ function itemSize(item: Item): number {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
-}
-
-function isItemTooBig(err: unknown): boolean {
-  const e = err as Error | undefined;
-  return e?.name === 'ValidationException' && /item size/i.test(e.message ?? '');
-}
-
-function recordError(tableName: string, operation: string, key: Key, err: unknown): RecordError {
-  const where = key.sk === '' ? key.pk : `${key.pk} ${key.sk} in table ${tableName}`;
-  return new RecordError(
-    `DynamoDB ${operation} of ${where} failed: ${(err as Error | undefined)?.name ?? 'Error'}`,
-    {
-      cause: err,
-    },
-  );
-}
-
-/** Sends; a failed condition is an answer, anything else a RecordError. */
-async function attempt<T>(
-  tableName: string,
-  operation: string,
-  key: Key,
-  signal: AbortSignal | undefined,
-  send: (abortSignal: AbortSignal | undefined) => Promise<T>,
-  tooBig?: () => string,
-): Promise<T | typeof FAILED_CONDITION> {
-  try {
-    return await send(signal);
-  } catch (err) {
-    if (isConditionFailure(err)) return FAILED_CONDITION;
-    if (tooBig !== undefined && isItemTooBig(err)) throw new RecordError(tooBig(), { cause: err });
-    throw recordError(tableName, operation, key, err);
-  }
-}
-
-/** Sends; every failure is a RecordError. */
-async function must<T>(
-  tableName: string,
-  operation: string,
-  key: Key,
-  signal: AbortSignal | undefined,
-  send: (abortSignal: AbortSignal | undefined) => Promise<T>,
-): Promise<T> {
-  try {
-    return await send(signal);
-  } catch (err) {
-    throw recordError(tableName, operation, key, err);
-  }
 }

@@ -6,7 +6,6 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DeployerError } from '../../errors.js';
-import { RecordError } from '../errors.js';
 import type { ClusterNote } from '../ports.js';
 import {
   type ActionEntry,
@@ -19,6 +18,7 @@ import {
   type HistoryEntry,
   type Trigger,
 } from '../view.js';
+import { attempt, FAILED_CONDITION, type Key, must } from './calls.js';
 
 /**
  * The audit trail: one item per deployment that never expires, and two small index items to list
@@ -87,7 +87,7 @@ export class DynamoHistory {
           ]
         : [],
     };
-    const created = await this.send('PutItem', item, signal, () =>
+    const created = await this.send('PutItem', { pk: item.pk, sk: item.sk }, signal, () =>
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -107,7 +107,7 @@ export class DynamoHistory {
         service: existing.service,
         status: existing.status,
       };
-      await this.send('PutItem', index, signal, () =>
+      await this.send('PutItem', { pk: index.pk, sk: index.sk }, signal, () =>
         this.doc.send(
           new PutCommand({
             TableName: this.tableName,
@@ -151,9 +151,10 @@ export class DynamoHistory {
       values[':approver'] = extra.approver;
       sets.push('#approver = :approver');
     }
-    FINAL_STATUSES.forEach((s, i) => {
-      values[`:final${i}`] = s;
-    });
+    // A final status stays (a late step does not make a finished deployment running again), on the
+    // entry and on both index items alike.
+    const finals = Object.fromEntries(FINAL_STATUSES.map((s, i) => [`:final${i}`, s]));
+    const guard = `attribute_exists(pk) AND (NOT #status IN (${Object.keys(finals).join(', ')})${final ? ' OR #status = :status' : ''})`;
     const key = { pk: `DEPLOYMENT#${deploymentId}`, sk: 'HISTORY' };
     const out = await this.send('UpdateItem', key, signal, () =>
       this.doc.send(
@@ -161,10 +162,9 @@ export class DynamoHistory {
           TableName: this.tableName,
           Key: key,
           UpdateExpression: `SET ${sets.join(', ')}`,
-          // A final status stays (a late step does not make a finished deployment running again).
-          ConditionExpression: `attribute_exists(pk) AND (NOT #status IN (${FINAL_STATUSES.map((_, i) => `:final${i}`).join(', ')})${final ? ' OR #status = :status' : ''})`,
+          ConditionExpression: guard,
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: { ...values, ...finals },
           ReturnValues: 'ALL_NEW',
         }),
         { abortSignal: signal },
@@ -172,7 +172,6 @@ export class DynamoHistory {
     );
     const entry = out?.Attributes as { service?: string; startedAt?: string } | undefined;
     if (!entry?.service || !entry.startedAt) return;
-    const finals = Object.fromEntries(FINAL_STATUSES.map((s, i) => [`:final${i}`, s]));
     for (const pk of ['HISTORY', `HISTORY#${entry.service}`]) {
       const indexKey = { pk, sk: `${entry.startedAt}#${deploymentId}` };
       await this.send('UpdateItem', indexKey, signal, () =>
@@ -181,8 +180,7 @@ export class DynamoHistory {
             TableName: this.tableName,
             Key: indexKey,
             UpdateExpression: 'SET #status = :status',
-            // The same guard as the entry's: a late running status never lands after a final one.
-            ConditionExpression: `attribute_exists(pk) AND (NOT #status IN (${Object.keys(finals).join(', ')})${final ? ' OR #status = :status' : ''})`,
+            ConditionExpression: guard,
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: { ':status': status, ...finals },
           }),
@@ -388,40 +386,24 @@ export class DynamoHistory {
     );
   }
 
-  /** Sends a conditional write: undefined when the condition failed, the output otherwise. */
+  /** A conditional write (the record's own call path): undefined when the condition failed. */
   private async send<T>(
     operation: string,
-    key: { pk: unknown; sk: unknown },
-    _signal: AbortSignal | undefined,
-    call: () => Promise<T>,
+    key: Key,
+    signal: AbortSignal | undefined,
+    call: (abortSignal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T | undefined> {
-    try {
-      return await call();
-    } catch (err) {
-      if ((err as Error).name === 'ConditionalCheckFailedException') return undefined;
-      throw this.error(operation, key, err);
-    }
+    const out = await attempt(this.tableName, operation, key, signal, call);
+    return out === FAILED_CONDITION ? undefined : out;
   }
 
-  private async must<T>(
+  private must<T>(
     operation: string,
-    key: { pk: unknown; sk: unknown },
-    _signal: AbortSignal | undefined,
-    call: () => Promise<T>,
+    key: Key,
+    signal: AbortSignal | undefined,
+    call: (abortSignal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      throw this.error(operation, key, err);
-    }
-  }
-
-  private error(operation: string, key: { pk: unknown; sk: unknown }, err: unknown): RecordError {
-    const where = key.sk === '' ? String(key.pk) : `${String(key.pk)} ${String(key.sk)}`;
-    return new RecordError(
-      `DynamoDB ${operation} of ${where} in table ${this.tableName} failed: ${(err as Error)?.name ?? 'Error'}`,
-      { cause: err },
-    );
+    return must(this.tableName, operation, key, signal, call);
   }
 }
 
@@ -509,7 +491,7 @@ function encodeNext(key: { pk: string; sk: string }): string {
   return Buffer.from(JSON.stringify([key.pk, key.sk]), 'utf8').toString('base64url');
 }
 
-/** @throws RecordError naming the token when it is not one of ours (the API answers 400). */
+/** @throws InvalidPageTokenError when the token is not one this listing handed out (the API answers 400). */
 function decodeNext(token: string, pk: string): { pk: string; sk: string } {
   try {
     const [p, s] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as [unknown, unknown];
