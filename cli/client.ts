@@ -5,9 +5,9 @@
  */
 import type { AwsCredentialIdentity } from '@smithy/types';
 import type {
-  ActionName,
   ActionResult,
   ApiError,
+  DeploymentActionName,
   DeploymentPage,
   DeploymentStatus,
   DeploymentSummary,
@@ -168,7 +168,7 @@ export class ApiClient {
     return this.get<DeploymentView>(`/deployments/${encodeURIComponent(id)}`);
   }
 
-  act(id: string, action: Exclude<ActionName, 'undo' | 'retry'>, reason?: string) {
+  act(id: string, action: DeploymentActionName, reason?: string) {
     return this.post<ActionResult>(
       `/deployments/${encodeURIComponent(id)}/${action}`,
       reason === undefined ? {} : { reason },
@@ -187,5 +187,13 @@ export class ApiClient {
       ...(deploymentId === undefined ? {} : { deploymentId }),
       ...(reason === undefined ? {} : { reason }),
     });
+  }
+
+  /** Deploys the service's current digest again under its policy as it is now (a spec-only change). */
+  apply(service: string, reason?: string) {
+    return this.post<StartedResult>(
+      `/services/${encodeURIComponent(service)}/apply`,
+      reason === undefined ? {} : { reason },
+    );
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The `deployer` command line (commander): list, status, watch, the actions on a deployment, undo
- * and retry, history, config validate. `runCli` runs one command line against the given `Io` and
- * returns the exit code, so that the tests run the CLI in-process.
+ * The `deployer` command line (commander): list, status, watch, the actions on a deployment, undo,
+ * retry and apply, history, config validate. `runCli` runs one command line against the given `Io`
+ * and returns the exit code, so that the tests run the CLI in-process.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEPLOYMENT_STATUSES } from '../functions/lib/deploy/view.js';
@@ -186,6 +186,20 @@ function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .action(async (service: string, opts, cmd: Command) => {
       const { body } = await (await client(cmd)).retry(service, opts.deployment, opts.reason);
+      if (opts.json) io.stdout.write(json(body));
+      else writeLines(io.stdout, startedResultLines(body));
+    });
+
+  program
+    .command('apply')
+    .description(
+      "redeploy the digest of the service's latest successful deployment under its policy as it is now (a spec-only change: environment, resources, secrets…)",
+    )
+    .argument('<service>', 'service (policy) name')
+    .option('--reason <text>', 'why (recorded with your IAM identity)')
+    .option('--json', 'print JSON')
+    .action(async (service: string, opts, cmd: Command) => {
+      const { body } = await (await client(cmd)).apply(service, opts.reason);
       if (opts.json) io.stdout.write(json(body));
       else writeLines(io.stdout, startedResultLines(body));
     });

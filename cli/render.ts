@@ -355,10 +355,16 @@ export function actionResultLine(r: ActionResult): string {
   return `${r.action} ${r.deploymentId}: ${r.outcome} (by ${r.by})`;
 }
 
-/** The answer to undo or retry: the new deployment. */
+const STARTED_AS: Record<StartedResult['trigger'], string> = {
+  undo: 'undoing',
+  retry: 'retrying',
+  apply: 'applying the policy to the digest of',
+};
+
+/** The answer to undo, retry or apply: the new deployment. */
 export function startedResultLines(r: StartedResult): string[] {
   return [
-    `${r.trigger} of ${r.service} started: deployment ${r.deploymentId} deploys ${shortDigest(r.digest)} (${r.trigger === 'undo' ? 'undoing' : 'retrying'} ${r.of})`,
+    `${r.trigger} of ${r.service} started: deployment ${r.deploymentId} deploys ${shortDigest(r.digest)} (${STARTED_AS[r.trigger]} ${r.of})`,
     `follow it: deployer watch ${r.deploymentId}`,
   ];
 }

@@ -139,6 +139,10 @@ export interface StackConfig {
   sessionDocuments: string[];
   /** Secrets Manager references of Prometheus credentials (names or ARNs). */
   secretRefs: string[];
+  /** Parameters the service policies' secrets and configs read (`spec.*[].source.parameter`). */
+  serviceParameters: string[];
+  /** Secrets Manager references of the service policies' secrets and configs (names or ARNs). */
+  serviceSecretRefs: string[];
   demoFleet?: { instanceType: string; clusters: DemoCluster[] };
 }
 
@@ -305,6 +309,7 @@ export function parseStackConfig(
       auth && ('basic' in auth ? auth.basic.secret : 'bearer' in auth ? auth.bearer.secret : undefined);
     if (ref && 'secretsManager' in ref) secretRefs.add(ref.secretsManager);
   }
+  const sources = serviceSources(services);
   return {
     project: context.project,
     stack: context.stack,
@@ -327,8 +332,40 @@ export function parseStackConfig(
       ]),
     ].sort(),
     secretRefs: [...secretRefs].sort(),
+    serviceParameters: sources.parameters,
+    serviceSecretRefs: sources.secrets,
     ...(demo ? { demoFleet: { instanceType: demo.instanceType, clusters: demoClusters } } : {}),
   };
+}
+
+/**
+ * Where the policies' service secrets and configs come from (`spec.secrets[].source`,
+ * `spec.configs[].source`; inline configs read nothing): parameter names and Secrets Manager
+ * references (names or ARNs), each sorted and once.
+ */
+export function serviceSources(services: readonly ServicePolicy[]): {
+  parameters: string[];
+  secrets: string[];
+} {
+  const parameters = new Set<string>();
+  const secrets = new Set<string>();
+  for (const s of services) {
+    for (const { source } of [...(s.spec?.secrets ?? []), ...(s.spec?.configs ?? [])]) {
+      if ('parameter' in source) parameters.add(source.parameter);
+      else if ('secretsManager' in source) secrets.add(source.secretsManager);
+    }
+  }
+  return { parameters: [...parameters].sort(), secrets: [...secrets].sort() };
+}
+
+/**
+ * The ARN IAM matches for a Secrets Manager reference: an ARN as it is, a name (in the deployer's
+ * region and account) with the `-??????` of the six random characters Secrets Manager appends.
+ */
+export function secretArnOf(ref: string, at: { partition: string; region: string; account: string }): string {
+  return ref.startsWith('arn:')
+    ? ref
+    : `arn:${at.partition}:secretsmanager:${at.region}:${at.account}:secret:${ref}-??????`;
 }
 
 /** Reads the stack configuration from Pulumi config (raw text: a bad value is never echoed). */

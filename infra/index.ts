@@ -14,7 +14,7 @@ import { Functions } from './components/functions.js';
 import { State } from './components/state.js';
 import { Trigger } from './components/trigger.js';
 import { Workflow } from './components/workflow.js';
-import { loadStackConfig, type StackConfig } from './config.js';
+import { loadStackConfig, type StackConfig, secretArnOf } from './config.js';
 import { DIST_DIR, HANDLERS, type Handler, OUTSIDE_WORKFLOW } from './handlers.js';
 import { type PermissionContext, policyFor } from './permissions.js';
 
@@ -63,8 +63,10 @@ function permissionContext(
     repositories: c.repositories,
     instanceTag: c.instanceTag,
     sessionDocuments: c.sessionDocuments,
-    secretArns: c.secretRefs.map((s) =>
-      s.startsWith('arn:') ? s : `arn:${p}:secretsmanager:${c.region}:${account}:secret:${s}-??????`,
+    secretArns: c.secretRefs.map((s) => secretArnOf(s, { partition: p, region: c.region, account })),
+    serviceParameters: c.serviceParameters,
+    serviceSecretArns: c.serviceSecretRefs.map((s) =>
+      secretArnOf(s, { partition: p, region: c.region, account }),
     ),
     clusterRegions: [...new Set([c.region, ...c.clusters.map((cl) => cl.region)])].sort(),
     prometheusWorkspaceArns: [...new Set(workspaces)].sort(),

@@ -43,6 +43,8 @@ export type HandlerName = (typeof HANDLERS)[number];
  * - parameters: Parameter Store under the prefix (configuration, Prometheus credential parameters);
  * - tlsParameters: the Engine API's TLS material, SecureString parameters, also under the prefix;
  * - secrets: the Secrets Manager secrets Prometheus credentials reference;
+ * - serviceParameters: exactly the parameters the service policies' secrets and configs read (`spec`);
+ * - serviceSecrets: exactly the Secrets Manager secrets those read;
  * - key: the customer-managed KMS key of SecureStrings and secrets, through SSM / Secrets Manager only;
  * - topic: the SNS topic;
  * - stateMachine / executions: the deployment state machine, and its executions;
@@ -58,6 +60,8 @@ export type ResourceKind =
   | 'parameters'
   | 'tlsParameters'
   | 'secrets'
+  | 'serviceParameters'
+  | 'serviceSecrets'
   | 'key'
   | 'topic'
   | 'stateMachine'
@@ -131,6 +135,28 @@ const ENGINE: readonly Grant[] = [
   },
 ];
 
+/**
+ * spec.ts readContents → secrets/source.ts awsContentReader read: the content of the service's
+ * secrets and configs at the versions the plan pinned, to write them as Docker secrets and configs.
+ */
+const SERVICE_CONTENT: readonly Grant[] = [
+  {
+    actions: ['ssm:GetParameter'],
+    on: 'serviceParameters',
+    why: 'secrets/source.ts awsContentReader read (GetParameter <name>:<version> WithDecryption)',
+  },
+  {
+    actions: ['secretsmanager:GetSecretValue'],
+    on: 'serviceSecrets',
+    why: 'secrets/source.ts awsContentReader read (GetSecretValue of the pinned VersionId)',
+  },
+  {
+    actions: ['kms:Decrypt'],
+    on: 'key',
+    why: 'decryption of those parameters and secrets (customer-managed key only)',
+  },
+];
+
 /** onCluster() after withEngine: reached (DeleteItem) or unreachableSince (UpdateItem). */
 const ON_CLUSTER_RECORD = ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'] as const;
 
@@ -164,7 +190,8 @@ const table = (actions: readonly string[], why: string): Grant => ({
 /**
  * Every handler's grants, read from the code each reaches (deploy/steps/*, record/dynamodb.ts,
  * adapters/sfn.ts, aws.ts, swarm/registry-auth.ts, ssm/tunnel.ts, config/store.ts,
- * prometheus/credentials.ts, notify/notifier.ts). The port factories of deps.ts build clients but call nothing.
+ * prometheus/credentials.ts, secrets/source.ts, notify/notifier.ts). The port factories of deps.ts
+ * build clients but call nothing.
  */
 export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   'acquire-lock': [
@@ -248,7 +275,10 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   ],
   'canary-ready': [table([...NOTIFY_RECORD], 'analyze.ts canaryReadyStep (notify)'), ...NOTIFY],
   'check-progress': [
-    table(['dynamodb:GetItem', ...ON_CLUSTER_RECORD], 'change.ts progressStep (failIfAborted, onCluster)'),
+    table(
+      ['dynamodb:GetItem', 'dynamodb:PutItem', ...ON_CLUSTER_RECORD],
+      'change.ts progressStep (failIfAborted, onCluster, saveDeployedSpec once a primary converged)',
+    ),
     ...REGISTRY_AUTH_FOR_ENGINE,
     ...ENGINE,
   ],
@@ -273,6 +303,7 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
     ),
     ...REGISTRY_AUTH_FOR_ENGINE,
     ...ENGINE,
+    ...SERVICE_CONTENT,
   ],
   'judge-wave': [
     table(
@@ -297,6 +328,20 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
       why: 'WithDecryption of SecureString configuration (customer-managed key only)',
     },
     {
+      // Not ssm:GetParameter on the service parameters: it returns a String parameter's value,
+      // and a SecureString's decrypted under the AWS-managed key (IAM cannot condition on
+      // WithDecryption). DescribeParameters returns metadata (Version) only, and the Service
+      // Authorization Reference gives it no resource type, so it takes `*`.
+      actions: ['ssm:DescribeParameters'],
+      on: 'none',
+      why: 'plan.ts pins spec sources → secrets/source.ts versionOf (DescribeParameters Name Equals: the Version, metadata only)',
+    },
+    {
+      actions: ['secretsmanager:DescribeSecret'],
+      on: 'serviceSecrets',
+      why: 'plan.ts pins spec sources → secrets/source.ts versionOf (DescribeSecret: the AWSCURRENT VersionId)',
+    },
+    {
       actions: ['ecr:DescribeImages'],
       on: 'repositories',
       why: 'aws.ts ecrCatalog digestOf (the tag’s digest)',
@@ -309,9 +354,10 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   ],
   'preflight-cluster': [
     table(
-      ['dynamodb:PutItem', 'dynamodb:GetItem', ...ON_CLUSTER_RECORD],
-      'preflight.ts preflightStep (saveSnapshot, onCluster)',
+      ['dynamodb:PutItem', 'dynamodb:GetItem', ...ON_CLUSTER_RECORD, ...NOTIFY_RECORD],
+      'preflight.ts preflightStep (saveSnapshot, onCluster, deployedSpec, noteCluster and notify of drift)',
     ),
+    ...NOTIFY,
     ...ENGINE,
   ],
   'promote-cluster': [
@@ -321,6 +367,7 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
     ),
     ...REGISTRY_AUTH_FOR_ENGINE,
     ...ENGINE,
+    ...SERVICE_CONTENT,
   ],
   'reap-execution': [
     table(
@@ -383,6 +430,13 @@ export interface PermissionContext {
   sessionDocuments: string[];
   /** The Secrets Manager secrets Prometheus credentials reference (full ARNs, or with `-??????`). */
   secretArns: string[];
+  /**
+   * The parameters (names, `/a/b`) the service policies' secrets and configs read, in this region
+   * and account; none: no statement.
+   */
+  serviceParameters?: string[];
+  /** The Secrets Manager secrets those read (full ARNs, or with `-??????`); none: no statement. */
+  serviceSecretArns?: string[];
   /** The customer-managed KMS key of SecureString parameters and secrets; none with the AWS-managed keys. */
   kmsKeyArn?: string;
   /** The regions of the clusters (their managers' sessions); default: `region`. */
@@ -439,6 +493,14 @@ function resolve(
       return { resources: [underPrefix] };
     case 'secrets':
       return { resources: unique(ctx.secretArns) };
+    case 'serviceParameters':
+      return {
+        resources: unique(
+          (ctx.serviceParameters ?? []).map((name) => `arn:${p}:ssm:${region}:${account}:parameter${name}`),
+        ),
+      };
+    case 'serviceSecrets':
+      return { resources: unique(ctx.serviceSecretArns ?? []) };
     case 'key':
       return {
         resources: ctx.kmsKeyArn ? [ctx.kmsKeyArn] : [],
@@ -446,7 +508,11 @@ function resolve(
           StringEquals: {
             'kms:ViaService': unique([
               serviceHost(ctx, 'ssm', region),
-              ...[region, ...ctx.secretArns.map(secretRegion)]
+              ...[
+                region,
+                ...ctx.secretArns.map(secretRegion),
+                ...(ctx.serviceSecretArns ?? []).map(secretRegion),
+              ]
                 .filter((r): r is string => !!r)
                 .map((r) => serviceHost(ctx, 'secretsmanager', r)),
             ]),
@@ -510,6 +576,8 @@ const SIDS: Record<ResourceKind, string> = {
   parameters: 'ParametersUnderPrefix',
   tlsParameters: 'TlsParametersUnderPrefix',
   secrets: 'PrometheusSecrets',
+  serviceParameters: 'ServiceContentParameters',
+  serviceSecrets: 'ServiceContentSecrets',
   key: 'DecryptThroughSsmAndSecretsManager',
   topic: 'NotificationTopic',
   stateMachine: 'DeploymentStateMachine',
@@ -537,6 +605,8 @@ function checkContext(ctx: PermissionContext): void {
     ...ctx.repositories,
     ...ctx.sessionDocuments,
     ...ctx.secretArns,
+    ...(ctx.serviceParameters ?? []),
+    ...(ctx.serviceSecretArns ?? []),
     ...(ctx.kmsKeyArn === undefined ? [] : [ctx.kmsKeyArn]),
     ...(ctx.clusterRegions ?? []),
     ...(ctx.prometheusWorkspaceArns ?? []),
@@ -546,6 +616,9 @@ function checkContext(ctx: PermissionContext): void {
     throw new Error(`permission context: empty value or wildcard (${JSON.stringify(bad)}) is not allowed`);
   if (!ctx.prefix.startsWith('/') || ctx.prefix.endsWith('/'))
     throw new Error(`permission context: prefix ${ctx.prefix} must start with "/" and not end with one`);
+  const parameter = ctx.serviceParameters?.find((name) => !/^(\/[A-Za-z0-9_.-]+)+$/.test(name));
+  if (parameter !== undefined)
+    throw new Error(`permission context: ${JSON.stringify(parameter)} is not a parameter path such as /a/b`);
 }
 
 /**

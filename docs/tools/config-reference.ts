@@ -163,13 +163,104 @@ export const DESCRIPTIONS: Descriptions = {
   'policy.concurrency':
     'A newer push while a deployment of this service runs: `queue` it behind the running one (a queued older digest steps aside for a newer push), `supersede` the running one (it rolls itself back first), or `reject` it.',
   'policy.update':
-    'The `update_config` and `rollback_config` set on the primary service when it is promoted.',
+    'The `update_config` set on the primary service when it is promoted, and its `rollback_config` too unless `rollbackConfig` is set.',
   'policy.update.parallelism': 'Tasks updated at once (0: all at once).',
   'policy.update.delaySeconds': 'Seconds between updating groups of tasks.',
   'policy.update.monitorSeconds': 'Seconds Swarm watches each updated task for failure.',
   'policy.update.failureAction': 'What Swarm does when an updated task fails.',
   'policy.update.maxFailureRatio': 'Share of failed tasks Swarm tolerates during the update.',
   'policy.update.order': 'Stop the old task before starting the new one, or start the new one first.',
+  'policy.rollbackConfig':
+    "Swarm's own `rollback_config` (the Engine API's `RollbackConfig`), set on the primary service when it is promoted: how Swarm rolls the service back by itself, after a failed update with `update.failureAction: rollback` or on `docker service rollback`. Default: the same as `update`.",
+  'policy.rollbackConfig.parallelism': 'Tasks rolled back at once (0: all at once).',
+  'policy.rollbackConfig.delaySeconds': 'Seconds between rolling back groups of tasks.',
+  'policy.rollbackConfig.monitorSeconds': 'Seconds Swarm watches each rolled-back task for failure.',
+  'policy.rollbackConfig.failureAction':
+    'What Swarm does when a rolled-back task fails; `rollback` pauses the rollback (Swarm never rolls a rollback back).',
+  'policy.rollbackConfig.maxFailureRatio': 'Share of failed tasks Swarm tolerates during the rollback.',
+  'policy.rollbackConfig.order':
+    "Stop the current task before starting the previous version's, or start that one first.",
+  'policy.spec':
+    "What the service needs besides its image. Every field set here replaces that part of the service's spec on every cluster, for the canary first and then at promotion; a field left out is left as the cluster has it. The image, replicas, published ports and anything else not listed here are never changed by it.",
+  'policy.spec.env':
+    "The container's whole environment (`ContainerSpec.Env`): a variable the service has and this map lacks is removed. Names are letters, digits and `_`, not starting with a digit. Values are plain text in the policy and in `docker service inspect`: put secret values in `secrets`.",
+  'policy.spec.labels':
+    "Container labels (`ContainerSpec.Labels`, not the service's labels), replacing the ones the containers have; the deployer's own `deployer.*` labels are kept and may not be set here.",
+  'policy.spec.resources':
+    "The tasks' resource limits and reservations (`TaskTemplate.Resources`), replaced as a whole: `limits` or `reservations` left out, or a field of them, is removed.",
+  'policy.spec.resources.limits':
+    'The most a task may use: its CPU time is throttled above `cpus`, and it is killed (out of memory) above `memory`.',
+  'policy.spec.resources.limits.cpus':
+    "CPUs, fractions allowed (0.5 is half a CPU); sets the Engine API's `NanoCPUs` (CPUs × 10⁹).",
+  'policy.spec.resources.limits.memory':
+    'Memory, in bytes or with a binary unit: `"128m"`, `"512MiB"`, `"1g"`, `"1.5g"` (k, m, g are 1024, 1024², 1024³); at least 6 MiB, Docker\'s minimum. Sets `MemoryBytes`.',
+  'policy.spec.resources.reservations':
+    "What a node must have free for Swarm to place a task there; a task that no node has room for stays pending, and the cluster's change fails at `progressDeadlineSeconds`.",
+  'policy.spec.resources.reservations.cpus':
+    "CPUs, fractions allowed (0.5 is half a CPU); sets the Engine API's `NanoCPUs` (CPUs × 10⁹).",
+  'policy.spec.resources.reservations.memory':
+    'Memory, in bytes or with a binary unit: `"128m"`, `"512MiB"`, `"1g"`, `"1.5g"` (k, m, g are 1024, 1024², 1024³); at least 6 MiB. Sets `MemoryBytes`.',
+  'policy.spec.placement': 'Where the tasks may run (`TaskTemplate.Placement`).',
+  'policy.spec.placement.constraints':
+    "Placement constraints such as `node.role==worker` or `node.labels.zone!=b`, replacing the service's (`Placement.Constraints`); its other placement settings (preferences, replicas per node) are kept. A constraint no node meets leaves the tasks pending, and the cluster's change fails at `progressDeadlineSeconds`.",
+  'policy.spec.healthcheck':
+    'The container\'s health check (`ContainerSpec.Healthcheck`), in place of the image\'s `HEALTHCHECK`: a test with its timings, or `{"disable": true}`.',
+  'policy.spec.healthcheck.test':
+    'The check, as in a Dockerfile\'s `HEALTHCHECK`: `["CMD", "curl", "-f", "http://localhost/health"]` runs the command directly, `["CMD-SHELL", "curl -f http://localhost/health || exit 1"]` with the container\'s shell; exit code 0 means healthy.',
+  'policy.spec.healthcheck.intervalSeconds':
+    'Seconds between two checks (fractions allowed; sent to the engine in nanoseconds, as `Interval`).',
+  'policy.spec.healthcheck.timeoutSeconds':
+    'Seconds a check may run before it counts as failed (sent in nanoseconds, as `Timeout`).',
+  'policy.spec.healthcheck.retries':
+    'Consecutive failed checks that make the container unhealthy (`Retries`).',
+  'policy.spec.healthcheck.startPeriodSeconds':
+    'Seconds after the container starts during which a failed check does not count, for slow starters (sent in nanoseconds, as `StartPeriod`).',
+  'policy.spec.healthcheck.disable': 'Turns the image\'s health check off (`Test: ["NONE"]`).',
+  'policy.spec.networks':
+    'The networks the tasks join (`TaskTemplate.Networks`), replacing the ones the service has (and its deprecated service-level `Networks`): a network left out is left. The ingress network of published ports is not listed here. The deployer never removes a network.',
+  'policy.spec.networks[].name':
+    'The network, by name, on every cluster. An overlay network the cluster lacks is created (swarm scope); an existing one is used as it is, except that one with another driver, or unencrypted when `encrypted` is asked for, is refused (the change of that cluster fails, nothing replaced).',
+  'policy.spec.networks[].driver':
+    "The network's driver; `overlay` spans the swarm's nodes. An existing network with another driver is refused.",
+  'policy.spec.networks[].encrypted':
+    "IPsec encryption of the overlay's traffic between nodes (the driver option `encrypted`), set when the deployer creates the network; an existing unencrypted network is refused when this is `true`, since encryption cannot be added to a network.",
+  'policy.spec.networks[].attachable':
+    'Whether standalone containers (`docker run --network`) may join the network too; set only when the deployer creates it.',
+  'policy.spec.networks[].aliases':
+    "Further DNS names of the service's tasks on this network, besides the service's name.",
+  'policy.spec.secrets':
+    "Docker secrets the tasks get as files under `/run/secrets/` (`ContainerSpec.Secrets`), replacing the ones the service has. Docker secrets are immutable, so each content becomes a secret of its own, named `<name>-<first 12 hex digits of the content's SHA-256>`: a new content is a new version, which the canary uses first; the old versions are kept until the deployment succeeds and pruned then, and a rollback switches back to them and removes the new version.",
+  'policy.spec.secrets[].name':
+    "The secret's name (at most 50 characters, unique in the list); the Docker secret is `<name>-<content hash>`.",
+  'policy.spec.secrets[].source':
+    "Where the content lives; the policy never holds it. The plan pins the source to its current version (the parameter's version, the Secrets Manager secret's `AWSCURRENT` VersionId) and refuses the deployment when it cannot; only the steps that write the secret (canary, promotion) read that version, so every cluster gets the same content. A newer version is deployed by the next deployment (`deployer apply <service>`).",
+  'policy.spec.secrets[].source.parameter':
+    'A SecureString (or String) parameter, by path: its value is the content. The stack grants the functions exactly the parameters the policies name.',
+  'policy.spec.secrets[].source.secretsManager':
+    "A Secrets Manager secret, by name or ARN (an ARN's region is used): its `SecretString` (UTF-8) or `SecretBinary` is the content.",
+  'policy.spec.secrets[].target':
+    'The file name under `/run/secrets/` (no slashes; unique in the list); default: the `name`.',
+  'policy.spec.secrets[].uid': "The file's owner, a numeric user id.",
+  'policy.spec.secrets[].gid': "The file's group, a numeric group id.",
+  'policy.spec.secrets[].mode':
+    "The file's permissions as a decimal number (JSON has no octal): the default 292 is `0444` (read-only for all), 256 is `0400`.",
+  'policy.spec.configs':
+    "Docker configs the tasks get as files (`ContainerSpec.Configs`), replacing the ones the service has. Versioned like `secrets`: each content is a Docker config `<name>-<first 12 hex digits of the content's SHA-256>`, used by the canary first, the old versions pruned after a successful deployment and kept until then; a rollback switches back and removes the new version.",
+  'policy.spec.configs[].name':
+    "The config's name (at most 50 characters, unique in the list); the Docker config is `<name>-<content hash>`.",
+  'policy.spec.configs[].source':
+    "Where the content lives: a parameter or a Secrets Manager secret, pinned to its version at plan time and read only by the steps that write the config, as a secret's `source`; or inline.",
+  'policy.spec.configs[].source.parameter':
+    'A String or SecureString parameter, by path: its value is the content.',
+  'policy.spec.configs[].source.secretsManager':
+    "A Secrets Manager secret, by name or ARN (an ARN's region is used): its `SecretString` (UTF-8) or `SecretBinary` is the content.",
+  'policy.spec.configs[].source.inline':
+    'The content itself, as text in the policy: stored in plain text, so never for a secret value.',
+  'policy.spec.configs[].target': 'The absolute path of the file in the container; default: `/<name>`.',
+  'policy.spec.configs[].uid': "The file's owner, a numeric user id.",
+  'policy.spec.configs[].gid': "The file's group, a numeric group id.",
+  'policy.spec.configs[].mode':
+    "The file's permissions as a decimal number (JSON has no octal): the default 292 is `0444` (read-only for all), 420 is `0644`.",
   'policy.maxConcurrency': "Most clusters of a wave changed at once (the Map state's MaxConcurrency).",
   'policy.progressDeadlineSeconds':
     'A cluster that has not converged this long after a change has failed (ProgressDeadlineError).',
@@ -361,6 +452,42 @@ const POLICY_EXAMPLE: Example = {
   },
 };
 
+const SPEC_EXAMPLE: Example = {
+  title:
+    "a service's spec: environment, resources, a health check, an encrypted network, two secrets and a config, and Swarm's own rollback settings",
+  format: 'json',
+  note: "Each cluster gets the Docker secrets `db-password-<hash>` (mounted at `/run/secrets/db-password`) and `api-key-<hash>` (at `/run/secrets/api-key`, mode `0400`), and the config `api.yaml-<hash>` at `/etc/api/api.yaml`, each `<hash>` the first 12 hex digits of the content's SHA-256; the overlay network `backend` is created encrypted where the cluster lacks it.",
+  value: {
+    name: 'api',
+    service: 'api',
+    repository: 'api',
+    tags: { semver: '>=1.0.0' },
+    clusters: ['eu1', 'eu2'],
+    canary: { cluster: 'eu1', percent: 10 },
+    analysis: { metrics: [{ template: 'success-rate' }, { template: 'restarts' }] },
+    rollbackConfig: { parallelism: 0, failureAction: 'continue' },
+    spec: {
+      env: { LOG_LEVEL: 'info', DB_HOST: 'db.internal' },
+      resources: { limits: { cpus: 1, memory: '512m' }, reservations: { cpus: 0.25, memory: '256MiB' } },
+      placement: { constraints: ['node.role==worker'] },
+      healthcheck: {
+        test: ['CMD', 'wget', '-q', '--spider', 'http://localhost:8080/health'],
+        intervalSeconds: 10,
+        timeoutSeconds: 3,
+        startPeriodSeconds: 20,
+      },
+      networks: [{ name: 'backend', encrypted: true }],
+      secrets: [
+        { name: 'db-password', source: { parameter: '/app/api/db-password' } },
+        { name: 'api-key', source: { secretsManager: 'prod/api/key' }, mode: 256 },
+      ],
+      configs: [
+        { name: 'api.yaml', source: { inline: 'listen: 8080\nlog: json\n' }, target: '/etc/api/api.yaml' },
+      ],
+    },
+  },
+};
+
 const STACK_EXAMPLE: Example = {
   title: 'the stack file `infra/Pulumi.prod.yaml`',
   format: 'yaml',
@@ -457,9 +584,10 @@ const SECTIONS: Section[] = [
     ],
     rules: [
       'Checked across fields: `clusters` lists no cluster twice; `canary.cluster` is one of `clusters`; with `waves`, every cluster of `clusters` is in exactly one wave and a wave names only clusters of `clusters`; `tags.regex` compiles; metric names are unique.',
+      'Checked within `spec`: `env` names are letters, digits and `_`, not starting with a digit; `labels` has no `deployer.*` key; a memory size is at least 6 MiB; `healthcheck.test` starts with `CMD` or `CMD-SHELL`; no name is listed twice in `secrets`, `configs` or `networks`, and no secret `target` (its `name` when absent) twice.',
       'A policy that does not validate, or that names a cluster without a valid entry, blocks only its own service: a push of its repository ends with an alert naming the parameter and the field, never a value.',
     ],
-    examples: [POLICY_EXAMPLE],
+    examples: [POLICY_EXAMPLE, SPEC_EXAMPLE],
   },
   {
     id: 'metric',
@@ -895,8 +1023,10 @@ function verifyExamples(): void {
     const r = clusterSchema.safeParse(e.value);
     if (!r.success) problems.push(`cluster example "${e.title}": ${r.error.message}`);
   }
-  const p = servicePolicySchema.safeParse(POLICY_EXAMPLE.value);
-  if (!p.success) problems.push(`policy example: ${p.error.message}`);
+  for (const e of [POLICY_EXAMPLE, SPEC_EXAMPLE]) {
+    const p = servicePolicySchema.safeParse(e.value);
+    if (!p.success) problems.push(`policy example "${e.title}": ${p.error.message}`);
+  }
   const config = (STACK_EXAMPLE.value as { config: Record<string, unknown> }).config;
   const raw: RawStackConfig = {};
   for (const [k, v] of Object.entries(config)) {

@@ -5,6 +5,7 @@ import {
   act,
   deploymentView,
   isDeploymentAction,
+  isServiceAction,
   listDeployments,
   OperatorError,
   redeploy,
@@ -92,7 +93,8 @@ function listQuery(q: Record<string, string | undefined>) {
 
 /**
  * The HTTP API (IAM-authorised on every route): GET /deployments, GET /deployments/{id},
- * POST /deployments/{id}/{approve|reject|abort|promote|pause|resume}, POST /services/{name}/{undo|retry}.
+ * POST /deployments/{id}/{approve|reject|abort|promote|pause|resume},
+ * POST /services/{name}/{undo|retry|apply}.
  * The caller is the signed identity's ARN, never a field of the body; it is recorded with every
  * action. Task tokens stay in the record. Powertools' injectLambdaContext puts the invocation's
  * context on every log line.
@@ -138,9 +140,9 @@ export const handler = middy(
         const action = params.action ?? '';
         if (!SERVICE.test(service))
           throw new BadRequest(`"${service.slice(0, 100)}" is not a service name`, 'path.name');
-        if (action !== 'undo' && action !== 'retry')
+        if (!isServiceAction(action))
           return problem(404, {
-            message: `no action "${action.slice(0, 40)}" on a service: use undo or retry`,
+            message: `no action "${action.slice(0, 40)}" on a service: use undo, retry or apply`,
           });
         const body = bodyOf(event, action === 'retry' ? { reason: 500, deploymentId: ID } : { reason: 500 });
         const started = await redeploy(

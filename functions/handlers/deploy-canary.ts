@@ -1,6 +1,6 @@
 import { withCluster } from '../lib/deploy/schemas.js';
 import { deployCanaryStep } from '../lib/deploy/steps/change.js';
-import { engines, now, record, registryAuth } from '../lib/deps.js';
+import { contentReader, engines, now, record, registryAuth } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
 import * as z from '../lib/zod.js';
 
@@ -13,6 +13,6 @@ const input = z.extend(withCluster, {
 export const handler = stepHandler(
   'DeployCanary',
   input,
-  { engines, now, record, registryAuth },
+  { engines, now, record, registryAuth, contents: contentReader },
   (deps, i, signal, invocation) => deployCanaryStep(deps, i, signal, invocation),
 );

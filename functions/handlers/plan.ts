@@ -1,5 +1,5 @@
 import { planStep } from '../lib/deploy/steps/plan.js';
-import { catalog, config, now, record } from '../lib/deps.js';
+import { catalog, config, contentReader, now, record } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
 import * as z from '../lib/zod.js';
 
@@ -9,6 +9,9 @@ const input = z.object({
 });
 
 /** Plan: the ECR event becomes a plan (policy, verified digest, clusters, waves), an "ignored" outcome or a failed push. */
-export const handler = stepHandler('Plan', input, { catalog, config, now, record }, (deps, i, signal) =>
-  planStep(deps, i, signal),
+export const handler = stepHandler(
+  'Plan',
+  input,
+  { catalog, config, contents: contentReader, now, record },
+  (deps, i, signal) => planStep(deps, i, signal),
 );

@@ -16,6 +16,7 @@ import { DynamoDedupe, DynamoRecord } from './deploy/record/dynamodb.js';
 import type { StepDeps } from './deploy/steps/context.js';
 import { Notifier } from './notify/notifier.js';
 import { awsSecretReader } from './prometheus/credentials.js';
+import { awsContentReader } from './secrets/source.js';
 import { EcrRegistryAuth } from './swarm/registry-auth.js';
 
 /**
@@ -47,6 +48,7 @@ interface Built {
   ssm: SSMClient;
   ecrFor: (region: string) => ECRClient;
   ssmFor: (region: string) => SSMClient;
+  secretsManagerFor: (region: string | undefined) => SecretsManagerClient;
   config: (signal?: AbortSignal) => Promise<Config>;
   catalog: ImageCatalog;
   record: DeploymentRecord;
@@ -55,6 +57,7 @@ interface Built {
   notifier: Notifier;
   engines: EngineAccess;
   metrics: MetricsAccess;
+  contentReader: StepDeps['contents'];
 }
 const built: Partial<Built> = {};
 
@@ -74,6 +77,12 @@ const ssm = () => once('ssm', () => new SSMClient({}));
 // Clients of other regions (registries, clusters) are built on first use, one per region.
 const ecrFor = () => once('ecrFor', () => perRegion((region) => new ECRClient({ region })));
 const ssmFor = () => once('ssmFor', () => perRegion((region) => new SSMClient({ region })));
+// Secrets Manager: one client per region of an ARN reference, '' (a name) for the SDK's default region.
+const secretsManagerFor = () =>
+  once('secretsManagerFor', () => {
+    const byRegion = perRegion((region) => new SecretsManagerClient(region ? { region } : {}));
+    return (region: string | undefined) => byRegion(region ?? '');
+  });
 
 /** The configuration in Parameter Store (clusters, policies), read under DEPLOYER_PREFIX. */
 export function config(): StepDeps['config'] {
@@ -142,11 +151,18 @@ export function metrics(): StepDeps['metrics'] {
     ssmFor: ssmFor(),
     logger,
     // Secrets Manager clients are built on first use (only for a cluster whose Prometheus needs one).
-    secrets: awsSecretReader({
-      ssm: ssm(),
-      secretsManager: (region) => new SecretsManagerClient(region ? { region } : {}),
-    }),
+    secrets: awsSecretReader({ ssm, secretsManager: (region) => secretsManagerFor()(region) }),
   }));
+}
+
+/**
+ * The content of services' secrets and configs (policy `spec`): versions and pinned reads from
+ * Parameter Store and Secrets Manager, with the container's SSM and Secrets Manager clients.
+ */
+export function contentReader(): StepDeps['contents'] {
+  return once('contentReader', () =>
+    awsContentReader({ ssm, secretsManager: (region) => secretsManagerFor()(region) }),
+  );
 }
 
 /** The clock. */

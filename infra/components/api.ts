@@ -26,7 +26,7 @@ export function routeResource(routeKey: string): string {
 
 /**
  * The HTTP API for people: list and follow deployments, approve, reject, abort, promote, pause,
- * resume them, undo or retry a service's release. Authorisation is AWS_IAM on
+ * resume them, undo or retry a service's release, apply its policy. Authorisation is AWS_IAM on
  * every route; HTTP APIs have no resource policy, so the program creates an approver role with
  * `execute-api:Invoke` on these routes that the allowed principals may assume.
  */

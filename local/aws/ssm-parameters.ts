@@ -338,26 +338,74 @@ function checkPath(path: string): void {
 
 interface Filter {
   key: string;
+  /** As sent; absent: OneLevel for Path, Equals for the others. */
   option: string;
   values: string[];
 }
 
-function readFilters(members: Members, member: string): Filter[] {
+/** ParameterStringFilter.Key (SSM API reference): 1-132 characters of this pattern. */
+const FILTER_KEY_PATTERN = 'tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType';
+const FILTER_KEY = new RegExp(`^(?:${FILTER_KEY_PATTERN})$`);
+/** The deprecated ParametersFilter.Key of DescribeParameters' Filters member. */
+const LEGACY_FILTER_KEYS = ['Name', 'Type', 'KeyId'] as const;
+
+/**
+ * The ParameterStringFilter list `member` (or, with `legacy`, DescribeParameters' deprecated
+ * Filters), its members checked as AWS's request validation does: a violation is recorded on
+ * `members` (`parameterFilters.1.member.key`) and `members.done()` reports them all.
+ */
+function readFilters(members: Members, member: string, options: { legacy?: boolean } = {}): Filter[] {
   const list = members.list(member, { max: 50 }) ?? [];
-  return list.map((item) => {
-    const filter = item as { Key?: unknown; Option?: unknown; Values?: unknown };
-    if (typeof filter.Key !== 'string' || filter.Key === '') {
-      throw new AwsJsonError(
-        'ValidationException',
-        `1 validation error detected: Value null at '${member.charAt(0).toLowerCase()}${member.slice(1)}.member.key' failed to satisfy constraint: Member must not be null`,
+  return list.map((item, index) => {
+    const filter = (item ?? {}) as { Key?: unknown; Option?: unknown; Values?: unknown };
+    const at = `${member}.${index + 1}.member`;
+    const key = typeof filter.Key === 'string' ? filter.Key : '';
+    if (typeof filter.Key !== 'string') members.violate(`${at}.key`, undefined, 'Member must not be null');
+    else if (options.legacy && !(LEGACY_FILTER_KEYS as readonly string[]).includes(key))
+      members.violate(
+        `${at}.key`,
+        key,
+        `Member must satisfy enum value set: [${LEGACY_FILTER_KEYS.join(', ')}]`,
       );
+    else if (!options.legacy && key.length > 132)
+      members.violate(`${at}.key`, key, 'Member must have length less than or equal to 132');
+    else if (!options.legacy && !FILTER_KEY.test(key))
+      members.violate(
+        `${at}.key`,
+        key,
+        `Member must satisfy regular expression pattern: ${FILTER_KEY_PATTERN}`,
+      );
+    const option = typeof filter.Option === 'string' && !options.legacy ? filter.Option : undefined;
+    if (option !== undefined && (option.length < 1 || option.length > 10)) {
+      const bound = option.length < 1 ? 'greater than or equal to 1' : 'less than or equal to 10';
+      members.violate(`${at}.option`, option, `Member must have length ${bound}`);
     }
     const values = Array.isArray(filter.Values) ? filter.Values.map(String) : [];
-    return { key: filter.Key, option: typeof filter.Option === 'string' ? filter.Option : 'Equals', values };
+    const shown = `[${values.join(', ')}]`;
+    if (values.length > 50)
+      members.violate(`${at}.values`, shown, 'Member must have length less than or equal to 50');
+    else if (values.some((value) => value.length < 1 || value.length > 1024))
+      members.violate(
+        `${at}.values`,
+        shown,
+        '[Member must have length less than or equal to 1024, Member must have length greater than or equal to 1]',
+      );
+    return { key, option: option ?? (key === 'Path' ? 'OneLevel' : 'Equals'), values };
   });
 }
 
+/** A name with one leading slash: SSM's Name filter treats `name` and `/name` alike. */
+const rooted = (name: string) => `/${name.replace(/^\/+/, '')}`;
+
 function matchesFilter(parameter: StoredParameter, filter: Filter): boolean {
+  if (filter.key === 'Name') {
+    const name = rooted(parameter.name);
+    if (filter.option === 'Contains') return filter.values.some((part) => name.includes(part));
+    const values = filter.values.map(rooted);
+    return filter.option === 'BeginsWith'
+      ? values.some((prefix) => name.startsWith(prefix))
+      : values.includes(name);
+  }
   const field: Record<string, string | undefined> = {
     Name: parameter.name,
     Type: parameter.type,
@@ -384,7 +432,14 @@ function matchesFilter(parameter: StoredParameter, filter: Filter): boolean {
   }
 }
 
+/**
+ * The filters' keys, values and options, with SSM's error codes and messages: a key the action does
+ * not take, a filter without values, a key given twice, an option the key does not take (Path:
+ * Recursive or OneLevel; Name also Contains; the others Equals or BeginsWith).
+ * @throws AwsJsonError InvalidFilterKey, InvalidFilterValue, InvalidFilterOption
+ */
 function checkFilters(filters: Filter[], keys: string[]): void {
+  const seen = new Set<string>();
   for (const filter of filters) {
     if (!keys.includes(filter.key)) {
       throw new AwsJsonError(
@@ -393,7 +448,31 @@ function checkFilters(filters: Filter[], keys: string[]): void {
       );
     }
     if (filter.values.length === 0) {
-      throw new AwsJsonError('InvalidFilterValue', `The filter ${filter.key} needs at least one value.`);
+      throw new AwsJsonError(
+        'InvalidFilterValue',
+        `The following filter values are missing : null for filter key ${filter.key}.`,
+      );
+    }
+    if (seen.has(filter.key)) {
+      throw new AwsJsonError(
+        'InvalidFilterKey',
+        `The following filter is duplicated in the request: ${filter.key}. A request can contain only one ` +
+          'occurrence of a specific filter.',
+      );
+    }
+    seen.add(filter.key);
+    const valid =
+      filter.key === 'Path'
+        ? ['Recursive', 'OneLevel']
+        : filter.key === 'Name'
+          ? ['BeginsWith', 'Equals', 'Contains']
+          : ['BeginsWith', 'Equals'];
+    if (!valid.includes(filter.option)) {
+      const listed = filter.key === 'Path' ? valid : ['BeginsWith', 'Equals'];
+      throw new AwsJsonError(
+        'InvalidFilterOption',
+        `The following filter option is not valid: ${filter.option}. Valid options include: [${listed.join(', ')}].`,
+      );
     }
   }
 }
@@ -581,9 +660,21 @@ export function registerParameterActions(router: AwsJsonRouter, store: Parameter
     const nextToken = members.string('NextToken', { max: 1024 });
     const filters = readFilters(members, 'ParameterFilters');
     // The deprecated Filters member ({Key: Name|Type|KeyId, Values}) means Equals.
-    const legacy = readFilters(members, 'Filters');
+    const legacy = readFilters(members, 'Filters', { legacy: true });
     members.done();
-    const all = [...filters, ...legacy.map((filter) => ({ ...filter, option: 'Equals' }))];
+    if (filters.length > 0 && legacy.length > 0) {
+      throw new AwsJsonError(
+        'ValidationException',
+        'You can use either Filters or ParameterFilters in a single request.',
+      );
+    }
+    const all = [...filters, ...legacy];
+    if (all.some((filter) => filter.key === 'Label')) {
+      throw new AwsJsonError(
+        'InvalidFilterKey',
+        'The following filter key is not valid: Label. Valid filter keys include: [Path, Name, Type, KeyId, Tier].',
+      );
+    }
     checkFilters(all, ['Name', 'Type', 'KeyId', 'Path', 'Tier', 'DataType']);
     const matching = store
       .list()

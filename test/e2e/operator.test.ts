@@ -189,7 +189,7 @@ describe('the operators API', () => {
         `/services/${SERVICE}/rewind`,
         undefined,
         404,
-        { message: expect.stringMatching(/use undo or retry/) },
+        { message: expect.stringMatching(/use undo, retry or apply/) },
       ],
     ];
     for (const [method, path, body, status, expected] of cases) {

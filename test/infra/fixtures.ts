@@ -42,6 +42,35 @@ export const apiPolicy = {
   promotion: { mode: 'manual', approvalTimeoutSeconds: 1800 },
 };
 
+/**
+ * A policy with a `spec` whose secrets and configs read a parameter and a Secrets Manager secret
+ * (that secret twice) and write one config inline: the functions that pin and read them get exactly
+ * those (not in baseConfig: the program test's stack has no spec).
+ */
+export const specPolicy = {
+  name: 'shop',
+  service: 'shop',
+  repository: 'shop/web',
+  tags: { glob: 'v*' },
+  clusters: ['c1'],
+  canary: { cluster: 'c1', percent: 50 },
+  analysis,
+  spec: {
+    secrets: [
+      { name: 'db-password', source: { parameter: '/shop/db-password' } },
+      { name: 'api-key', source: { secretsManager: 'shop/api-key' } },
+    ],
+    configs: [
+      {
+        name: 'nginx.conf',
+        source: { inline: 'server { listen 8080; }\n' },
+        target: '/etc/nginx/nginx.conf',
+      },
+      { name: 'api-key-file', source: { secretsManager: 'shop/api-key' }, target: '/run/api-key' },
+    ],
+  },
+};
+
 export const clusters = [
   {
     name: 'c1',

@@ -7,6 +7,7 @@ import {
   type Simulation,
 } from '@cloud-copilot/iam-simulate';
 import { describe, expect, it } from 'vitest';
+import { parseStackConfig, type RawStackConfig, secretArnOf } from '../../infra/config.js';
 import {
   deadLetterQueuePolicy,
   FUNCTION_PERMISSIONS,
@@ -20,6 +21,7 @@ import {
   type ResourceKind,
   stateMachinePolicy,
 } from '../../infra/permissions.js';
+import { baseConfig, specPolicy } from './fixtures.js';
 
 /**
  * The execution roles' policies, proven with an IAM policy simulator: every action a handler's code
@@ -44,6 +46,11 @@ const CTX: PermissionContext = {
   instanceTag: { key: 'swarm-deployer', value: 'manager' },
   sessionDocuments: ['AWS-StartPortForwardingSession'],
   secretArns: [`arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:prometheus-basic-AbCdEf`],
+  serviceParameters: ['/shop/db-password'],
+  serviceSecretArns: [
+    `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop/api-key-??????`,
+    `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:shop/tls-key-XyZ123`,
+  ],
   kmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
   clusterRegions: [REGION, 'us-east-1'],
   prometheusWorkspaceArns: [`arn:aws:aps:${REGION}:${ACCOUNT}:workspace/ws-0123456789abcdef`],
@@ -104,6 +111,8 @@ async function simulate(policy: PolicyDocument, h: HandlerName, r: Request): Pro
 }
 
 const tagged = { 'ssm:resourceTag/swarm-deployer': 'manager', 'ssm:SessionDocumentAccessCheck': 'true' };
+/** The secret a name reference (`shop/api-key`) stands for: Secrets Manager appends six characters. */
+const SHOP_API_KEY = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop/api-key-AbCdEf`;
 const ownSession = (h: HandlerName) => ({ 'ssm:resourceTag/aws:ssmmessages:session-id': userIdOf(h) });
 
 /** Real resources each kind stands for: what the handlers' calls name. */
@@ -123,6 +132,13 @@ function realRequests(kind: ResourceKind, action: string, h: HandlerName): Reque
       return [{ action, resource: param('/deployer/tls/prod-eu') }];
     case 'secrets':
       return [{ action, resource: CTX.secretArns[0] as string }];
+    case 'serviceParameters':
+      return [{ action, resource: param('/shop/db-password') }];
+    case 'serviceSecrets':
+      return [
+        { action, resource: SHOP_API_KEY },
+        { action, resource: `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:shop/tls-key-XyZ123` },
+      ];
     case 'key':
       return [
         {
@@ -222,6 +238,42 @@ function neighbours(kind: ResourceKind, action: string, h: HandlerName): Array<R
           what: 'another secret',
           action,
           resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:db-password-AbCdEf`,
+        },
+      ];
+    case 'serviceParameters':
+      return [
+        { what: 'another parameter of the service', action, resource: param('/shop/other') },
+        { what: 'a parameter whose name starts alike', action, resource: param('/shop/db-password-old') },
+        { what: 'a parameter under it', action, resource: param('/shop/db-password/old') },
+        { what: 'the parameter in another account', action, resource: param('/shop/db-password', OTHER) },
+        {
+          what: 'the parameter in another region',
+          action,
+          resource: param('/shop/db-password', ACCOUNT, 'us-east-1'),
+        },
+      ];
+    case 'serviceSecrets':
+      return [
+        {
+          what: 'another secret',
+          action,
+          resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop/other-AbCdEf`,
+        },
+        {
+          what: 'a secret whose name starts alike',
+          action,
+          resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop/api-key-old-AbCdEf`,
+        },
+        { what: "Prometheus's secret", action, resource: CTX.secretArns[0] as string },
+        {
+          what: 'the secret in another account',
+          action,
+          resource: `arn:aws:secretsmanager:${REGION}:${OTHER}:secret:shop/api-key-AbCdEf`,
+        },
+        {
+          what: 'the secret of that name in another region',
+          action,
+          resource: `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:shop/api-key-AbCdEf`,
         },
       ];
     case 'key':
@@ -577,6 +629,104 @@ describe('policyFor', () => {
       `arn:aws:ssm:${REGION}::document/AWS-StartPortForwardingSession`,
     ]);
     expect(documents?.Condition).toBeUndefined();
+  });
+});
+
+describe("the service policies' secrets and configs (spec sources)", () => {
+  const PLAN_VERSIONS = ['plan'];
+  const CONTENT_READERS = ['deploy-canary', 'promote-cluster'];
+  const allowedFor = async (request: Request) => {
+    const allowed: HandlerName[] = [];
+    for (const h of HANDLERS)
+      if ((await simulate(policyFor(h, CTX), h, request)) === 'Allowed') allowed.push(h);
+    return allowed;
+  };
+  const parameter = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/shop/db-password`;
+
+  it('lets the plan read versions only, and deploy-canary and promote-cluster the content, of exactly those sources', async () => {
+    // GetParameter would give the plan a String parameter's value, and a SecureString's decrypted
+    // under the AWS-managed key: it pins a parameter's version with DescribeParameters (metadata).
+    expect(await allowedFor({ action: 'ssm:GetParameter', resource: parameter })).toEqual(CONTENT_READERS);
+    expect(await allowedFor({ action: 'ssm:DescribeParameters', resource: '*' })).toEqual(PLAN_VERSIONS);
+    for (const secret of realRequests('serviceSecrets', 'secretsmanager:DescribeSecret', 'plan')) {
+      expect(await allowedFor(secret), secret.resource).toEqual(PLAN_VERSIONS);
+      expect(
+        await allowedFor({ ...secret, action: 'secretsmanager:GetSecretValue' }),
+        secret.resource,
+      ).toEqual(CONTENT_READERS);
+    }
+  });
+
+  it('lets the content readers decrypt through Secrets Manager in the region of a secret they read', async () => {
+    const viaUsEast1 = {
+      action: 'kms:Decrypt',
+      resource: CTX.kmsKeyArn as string,
+      context: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' },
+    };
+    for (const h of CONTENT_READERS as HandlerName[])
+      expect(await simulate(policyFor(h, CTX), h, viaUsEast1), h).toBe('Allowed');
+    const bare = { ...CTX, serviceSecretArns: [] };
+    expect(await simulate(policyFor('deploy-canary', bare), 'deploy-canary', viaUsEast1)).not.toBe('Allowed');
+  });
+
+  it('has no statement for them when no policy has a spec source', () => {
+    const bare: PermissionContext = { ...CTX };
+    delete bare.serviceParameters;
+    delete bare.serviceSecretArns;
+    for (const h of HANDLERS) {
+      const sids = policyFor(h, bare).Statement.map((s) => s.Sid);
+      expect(sids, h).not.toContain('ServiceContentParameters');
+      expect(sids, h).not.toContain('ServiceContentSecrets');
+    }
+    expect(actionsOf(policyFor('plan', bare))).not.toContain('ssm:GetParameter');
+    expect(actionsOf(policyFor('plan', bare))).not.toContain('secretsmanager:DescribeSecret');
+    // DescribeParameters takes no resource (`*`), so the plan keeps it: it lists metadata, no value.
+    expect(actionsOf(policyFor('plan', bare))).toContain('ssm:DescribeParameters');
+    expect(actionsOf(policyFor('deploy-canary', bare))).not.toContain('secretsmanager:GetSecretValue');
+    expect(() => policyFor('plan', { ...CTX, serviceParameters: ['shop/db-password'] })).toThrow(
+      /parameter path/,
+    );
+    expect(() => policyFor('plan', { ...CTX, serviceParameters: ['/shop/*'] })).toThrow(/wildcard/);
+  });
+
+  it('takes them from the stack configuration: parameters and secrets of secrets and configs, not inline ones', () => {
+    const raw = Object.fromEntries(
+      Object.entries({ ...baseConfig, engineTls: {}, services: [...baseConfig.services, specPolicy] }).map(
+        ([k, v]) => [k === 'aws:region' ? 'region' : k, typeof v === 'string' ? v : JSON.stringify(v)],
+      ),
+    ) as RawStackConfig;
+    const cfg = parseStackConfig(raw, { project: 'swarm-deployer', stack: 'test' });
+    expect(cfg.serviceParameters).toEqual(['/shop/db-password']);
+    expect(cfg.serviceSecretRefs).toEqual(['shop/api-key']);
+
+    const at = { partition: 'aws', region: REGION, account: ACCOUNT };
+    const ctx: PermissionContext = {
+      ...CTX,
+      serviceParameters: cfg.serviceParameters,
+      serviceSecretArns: cfg.serviceSecretRefs.map((s) => secretArnOf(s, at)),
+    };
+    const statement = (h: HandlerName, sid: string) => policyFor(h, ctx).Statement.find((s) => s.Sid === sid);
+    expect(statement('plan', 'ServiceContentParameters')).toBeUndefined();
+    expect(statement('plan', 'ActionsWithoutResource')).toEqual({
+      Sid: 'ActionsWithoutResource',
+      Effect: 'Allow',
+      Action: ['ecr:GetAuthorizationToken', 'ssm:DescribeParameters'],
+      Resource: '*',
+    });
+    expect(statement('plan', 'ServiceContentSecrets')).toEqual({
+      Sid: 'ServiceContentSecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:DescribeSecret'],
+      Resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop/api-key-??????`,
+    });
+    for (const h of CONTENT_READERS as HandlerName[]) {
+      expect(statement(h, 'ServiceContentParameters')?.Action, h).toEqual(['ssm:GetParameter']);
+      expect(statement(h, 'ServiceContentSecrets')?.Action, h).toEqual(['secretsmanager:GetSecretValue']);
+    }
+    for (const h of HANDLERS.filter((h) => !['plan', ...CONTENT_READERS].includes(h))) {
+      expect(statement(h, 'ServiceContentParameters'), h).toBeUndefined();
+      expect(statement(h, 'ServiceContentSecrets'), h).toBeUndefined();
+    }
   });
 });
 

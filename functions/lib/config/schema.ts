@@ -1,5 +1,6 @@
 import { analysisSchema } from '../analysis/index.js';
 import * as z from '../zod.js';
+import { serviceSpecSchema } from './service-spec.js';
 
 const name = z
   .string()
@@ -115,6 +116,15 @@ const tagPattern = z.union([
   z.strictObject({ semver: z.string().check(z.minLength(1)) }),
 ]);
 
+const updateConfigSchema = z.strictObject({
+  parallelism: z._default(z.number().check(z.int(), z.gte(0)), 1),
+  delaySeconds: z._default(z.number().check(z.gte(0)), 0),
+  monitorSeconds: z._default(z.number().check(z.gte(0)), 5),
+  failureAction: z._default(z.enum(['pause', 'continue', 'rollback']), 'pause'),
+  maxFailureRatio: z._default(z.number().check(z.gte(0), z.lte(1)), 0),
+  order: z._default(z.enum(['stop-first', 'start-first']), 'stop-first'),
+});
+
 export const updatePolicySchema = z._default(
   z.strictObject({
     parallelism: z._default(z.number().check(z.int(), z.gte(0)), 1),
@@ -182,6 +192,13 @@ export const servicePolicySchema = z
     ),
     concurrency: z._default(z.enum(['queue', 'supersede', 'reject']), 'queue'),
     update: updatePolicySchema,
+    /**
+     * Swarm's own rollback_config (how Swarm rolls a failed update back when update.failureAction
+     * is rollback); default: the same as update.
+     */
+    rollbackConfig: z.optional(updateConfigSchema),
+    /** What the service needs besides its image: environment, resources, networks, secrets, … */
+    spec: z.optional(serviceSpecSchema),
     /** Most clusters of a wave changed at once (Map MaxConcurrency). */
     maxConcurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(40)), 10),
     /** A cluster that has not converged this long after a change has failed. */

@@ -103,3 +103,9 @@ export class PartiallyDeployedError extends DeployerError {
   override readonly name = 'PartiallyDeployedError';
   readonly retryable = false;
 }
+
+/** A policy's secret or config source does not exist or cannot be read: refused before any change. */
+export class SecretSourceError extends DeployerError {
+  override readonly name = 'SecretSourceError';
+  readonly retryable = false;
+}

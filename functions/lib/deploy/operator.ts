@@ -8,13 +8,14 @@ import { MAX_EXECUTION_NAME } from './start.js';
 import { abortDeployment } from './steps/abort.js';
 import {
   type ActionEntry,
-  type ActionName,
   type ActionResult,
+  type DeploymentActionName,
   type DeploymentPage,
   type DeploymentStatus,
   type DeploymentView,
   FINAL_STATUSES,
   type HistoryEntry,
+  type ServiceActionName,
   type StartedResult,
   type WaveView,
 } from './view.js';
@@ -39,7 +40,7 @@ export class OperatorError extends DeployerError {
 export interface OperatorDeps {
   record: DeploymentRecord;
   workflow: Workflow;
-  /** The deployment workflow's ARN (links, and undo/retry start it). */
+  /** The deployment workflow's ARN (links, and undo/retry/apply start it). */
   stateMachineArn: string;
   now: () => Date;
 }
@@ -127,10 +128,19 @@ export function viewOf(entry: HistoryEntry, stateMachineArn: string): Deployment
   };
 }
 
-const ACTIONS: readonly ActionName[] = ['approve', 'reject', 'abort', 'promote', 'pause', 'resume'];
+const ACTIONS: readonly DeploymentActionName[] = ['approve', 'reject', 'abort', 'promote', 'pause', 'resume'];
 
-export function isDeploymentAction(action: string): action is Exclude<ActionName, 'undo' | 'retry'> {
+/** The actions on a service, in the order the API names them: each starts a new deployment. */
+export const SERVICE_ACTIONS: readonly ServiceActionName[] = ['undo', 'retry', 'apply'];
+
+/** True when `action` is one of POST /deployments/{id}/{action}'s. */
+export function isDeploymentAction(action: string): action is DeploymentActionName {
   return (ACTIONS as readonly string[]).includes(action);
+}
+
+/** True when `action` is one of POST /services/{name}/{action}'s. */
+export function isServiceAction(action: string): action is ServiceActionName {
+  return (SERVICE_ACTIONS as readonly string[]).includes(action);
 }
 
 /**
@@ -141,7 +151,7 @@ export function isDeploymentAction(action: string): action is Exclude<ActionName
 export async function act(
   deps: Pick<OperatorDeps, 'record' | 'workflow' | 'now'>,
   id: string,
-  action: Exclude<ActionName, 'undo' | 'retry'>,
+  action: DeploymentActionName,
   by: string,
   reason: string | undefined,
   signal?: AbortSignal,
@@ -243,21 +253,24 @@ async function decideOrExplain(
 }
 
 /**
- * POST /services/{name}/undo and /retry: a new deployment of an earlier digest through the same
- * workflow (canary, analysis, waves), started by the caller. Undo deploys the digest the latest
- * successful deployment replaced; retry the digest of a failed or rolled-back deployment (the
- * newest, or the one named).
+ * POST /services/{name}/undo, /retry and /apply: a new deployment of a digest the service ran
+ * through the same workflow (canary, analysis, waves), started by the caller. Undo deploys the
+ * digest the latest successful deployment replaced; retry the digest of a failed or rolled-back
+ * deployment (the newest, or the one named); apply the digest of the latest successful deployment
+ * again, under the policy as it is now (a change of its spec alone: environment, resources,
+ * secrets…).
  * @throws OperatorError
  */
 export async function redeploy(
   deps: OperatorDeps,
   service: string,
-  trigger: 'undo' | 'retry',
+  trigger: ServiceActionName,
   by: string,
   options: { deploymentId?: string; reason?: string },
   signal?: AbortSignal,
 ): Promise<StartedResult> {
-  if ((await deps.record.findHistory(service, () => true, 1, signal)).length === 0)
+  // An apply to a service never deployed is refused below, with what to do instead.
+  if (trigger !== 'apply' && (await deps.record.findHistory(service, () => true, 1, signal)).length === 0)
     throw new OperatorError(404, `no deployment of service ${service} is recorded`);
   let source: HistoryEntry | undefined;
   let digest: string;
@@ -281,6 +294,17 @@ export async function redeploy(
     digest = befores[0] as string;
     const earlier = await deps.record.findHistory(service, (d) => d.digest === digest, 1, signal);
     tag = earlier[0]?.tag ?? `undo-of-${source.tag}`;
+  } else if (trigger === 'apply') {
+    const [latest] = await deps.record.findHistory(service, (d) => d.status === 'succeeded', 1, signal);
+    if (!latest)
+      throw new OperatorError(
+        409,
+        `nothing to apply the policy to: no successful deployment of ${service} yet; push an image`,
+      );
+    source = await deps.record.history(latest.id, signal);
+    if (!source) throw notFound(latest.id);
+    digest = source.digest;
+    tag = source.tag;
   } else {
     const id = options.deploymentId;
     if (id) {
@@ -341,8 +365,8 @@ export async function redeploy(
   };
 }
 
-/** `<undo|retry>-<service>-<digest 12>-<random 8>`, at most 80 characters of [A-Za-z0-9-_]. */
-function executionNameOf(trigger: string, service: string, digest: string): string {
+/** `<undo|retry|apply>-<service>-<digest 12>-<random 8>`, at most 80 characters of [A-Za-z0-9-_]. */
+function executionNameOf(trigger: ServiceActionName, service: string, digest: string): string {
   const tail = `-${digest.replace(/^sha256:/, '').slice(0, 12)}-${randomBytes(4).toString('hex')}`;
   const head = `${trigger}-${service.replace(/[^A-Za-z0-9_-]+/g, '-')}`;
   return head.slice(0, MAX_EXECUTION_NAME - tail.length) + tail;

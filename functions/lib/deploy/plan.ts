@@ -3,10 +3,17 @@ import semver from 'semver';
 import type { AnalysisPolicy } from '../analysis/index.js';
 import { ConfigError } from '../config/errors.js';
 import type { ClusterConfig, ServicePolicy } from '../config/schema.js';
+import type {
+  ContentSource,
+  ServiceConfigFile,
+  ServiceSecret,
+  ServiceSpecPolicy,
+} from '../config/service-spec.js';
 import { type Config, invalidPolicyFor } from '../config/store.js';
+import type { ContentReader } from '../secrets/source.js';
 import type { EcrRegistry } from '../swarm/registry-auth.js';
 import type { UpdatePolicy } from '../swarm/types.js';
-import { InvalidEventError } from './errors.js';
+import { InvalidEventError, SecretSourceError } from './errors.js';
 import { type ParsedEvent, parseEvent } from './event.js';
 import { claimsOperatorRequest, operatorRequestSchema } from './request.js';
 
@@ -36,6 +43,8 @@ export interface ImageCatalog {
 export interface PlanOptions {
   /** The execution's name: the deployment's id (without one, deploymentId() makes one). */
   executionName?: string;
+  /** Where the versions of the policy's secret and config sources are looked up (pinned in the plan). */
+  sources?: Pick<ContentReader, 'versionOf'>;
 }
 
 export interface PlannedCluster {
@@ -72,14 +81,31 @@ export interface Deployment {
   image: string;
   eventId: string;
   plannedAt: string;
-  /** Why it deploys: a push (absent), or an operator's undo or retry. */
-  trigger?: 'push' | 'undo' | 'retry';
+  /** Why it deploys: a push (absent), an operator's undo or retry, or a policy's spec applied. */
+  trigger?: 'push' | 'undo' | 'retry' | 'apply';
   /** For undo and retry: the deployment whose digest this one restores or redeploys. */
   of?: string;
   /** For undo and retry: the caller's IAM ARN. */
   requestedBy?: string;
   reason?: string;
+  /**
+   * What the service needs besides its image (the policy's `spec`), with every secret and config
+   * source pinned to the version the plan saw, so that every cluster gets the same content; absent
+   * when the policy declares none. Never holds a value read from a secret.
+   */
+  spec?: DeploymentSpec;
+  /** Swarm's rollback_config from the policy (default: the update policy). */
+  rollbackConfig?: UpdatePolicy;
 }
+
+/** A source pinned to one version: a parameter's version number, or a Secrets Manager VersionId. */
+export type PinnedSource = ContentSource & { version: string };
+
+/** The policy's desired spec as a deployment carries it: sources pinned, no values. */
+export type DeploymentSpec = Omit<ServiceSpecPolicy, 'secrets' | 'configs'> & {
+  secrets?: Array<Omit<ServiceSecret, 'source'> & { source: PinnedSource }>;
+  configs?: Array<Omit<ServiceConfigFile, 'source'> & { source: PinnedSource | { inline: string } }>;
+};
 
 export type Plan =
   | { outcome: 'ignored'; reason: string }
@@ -200,9 +226,11 @@ export async function planDeployment(
 }
 
 /**
- * An operator's undo or retry: the policy it names must still deploy the repository and the
+ * An operator's undo, retry or apply: the policy it names must still deploy the repository and the
  * registry must still hold the digest; the tag does not have to point to it (that is the point of
- * an undo). Anything else is "ignored" with the reason (the API checked the same before starting).
+ * an undo). An apply plans the digest the service already runs under the policy as it is now, so
+ * that a change of its spec alone goes through the workflow. Anything else is "ignored" with the
+ * reason (the API checked the same before starting).
  * @throws InvalidEventError naming the fields that are wrong
  */
 async function planRequest(
@@ -241,7 +269,10 @@ async function planRequest(
     signal,
   );
   if (plan.outcome !== 'deploy') return plan;
-  plan.reason = `${r.trigger} of ${r.of} requested by ${r.requestedBy}: ${r.repository}@${r.digest} (policy "${policy.name}")`;
+  plan.reason =
+    r.trigger === 'apply'
+      ? `apply requested by ${r.requestedBy}: the spec of policy "${policy.name}" applied to ${r.repository}@${r.digest}, the digest of ${r.of}`
+      : `${r.trigger} of ${r.of} requested by ${r.requestedBy}: ${r.repository}@${r.digest} (policy "${policy.name}")`;
   plan.deployment.trigger = r.trigger;
   plan.deployment.of = r.of;
   plan.deployment.requestedBy = r.requestedBy;
@@ -269,6 +300,7 @@ async function deployPlan(
     maxFailures: w.maxFailures,
   }));
   const host = await catalog.registryHost(registry, signal);
+  const spec = await pinSpec(policy, options.sources, signal);
   const id = options.executionName ?? deploymentId(policy.name, tag, digest);
   return {
     outcome: 'deploy',
@@ -284,6 +316,8 @@ async function deployPlan(
       image: `${host}/${repository}@${digest}`,
       eventId: image.eventId,
       plannedAt: now.toISOString(),
+      ...(spec ? { spec } : {}),
+      ...(policy.rollbackConfig ? { rollbackConfig: policy.rollbackConfig } : {}),
     },
     clusters: policy.clusters.map(cluster),
     canary: { cluster: cluster(policy.canary.cluster), percent: policy.canary.percent },
@@ -298,4 +332,47 @@ async function deployPlan(
       maxConcurrency: policy.maxConcurrency,
     },
   };
+}
+
+/**
+ * The policy's spec with each secret and config source pinned to its current version, so that
+ * every cluster gets the same content. A source that does not exist or cannot be read refuses the
+ * deployment here, before the lock and before any change, naming the policy field.
+ * @throws SecretSourceError, SecretUnavailableError (retryable)
+ */
+async function pinSpec(
+  policy: ServicePolicy,
+  sources: PlanOptions['sources'],
+  signal?: AbortSignal,
+): Promise<DeploymentSpec | undefined> {
+  const spec = policy.spec;
+  if (!spec) return undefined;
+  const pin = async (field: string, name: string, source: ContentSource): Promise<PinnedSource> => {
+    if (!sources) throw new SecretSourceError(`policy "${policy.name}" ${field} (${name}): no source reader`);
+    try {
+      return { ...source, version: await sources.versionOf(source, signal) };
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === 'SecretUnavailableError') throw err;
+      throw new SecretSourceError(`policy "${policy.name}" ${field} (${name}): ${e.message}`, { cause: err });
+    }
+  };
+  const { secrets: declaredSecrets, configs: declaredConfigs, ...rest } = spec;
+  const secrets = declaredSecrets
+    ? await Promise.all(
+        declaredSecrets.map(async (s, i) => ({
+          ...s,
+          source: await pin(`spec.secrets[${i}].source`, s.name, s.source),
+        })),
+      )
+    : undefined;
+  const configs = declaredConfigs
+    ? await Promise.all(
+        declaredConfigs.map(async (c, i) => ({
+          ...c,
+          source: 'inline' in c.source ? c.source : await pin(`spec.configs[${i}].source`, c.name, c.source),
+        })),
+      )
+    : undefined;
+  return { ...rest, ...(secrets ? { secrets } : {}), ...(configs ? { configs } : {}) };
 }

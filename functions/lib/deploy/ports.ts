@@ -89,6 +89,10 @@ export interface DeploymentRecord {
   // -- snapshots and the touched list ---------------------------------------------------------------
   /** Stores a cluster's snapshot once: a retry keeps the first one (taken before any change) and returns it. */
   saveSnapshot(deploymentId: string, snap: Snapshot, signal?: AbortSignal): Promise<Snapshot>;
+  /** Records the spec a deployment left running on a cluster (for the next drift check). */
+  saveDeployedSpec(spec: DeployedSpec, signal?: AbortSignal): Promise<void>;
+  /** The spec the last deployment left running on a cluster, or undefined. */
+  deployedSpec(service: string, cluster: string, signal?: AbortSignal): Promise<DeployedSpec | undefined>;
   snapshot(deploymentId: string, cluster: string, signal?: AbortSignal): Promise<Snapshot | undefined>;
   /**
    * Records, before a change, that a cluster is about to be touched, with a lease until which the
@@ -207,4 +211,13 @@ export interface Workflow {
   /** Completes a waiting task; false when the token is no longer valid (timed out, already answered). */
   sendTaskSuccess(token: string, output: unknown, signal?: AbortSignal): Promise<boolean>;
   sendTaskFailure(token: string, error: string, cause: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** What a deployment left running on one cluster: a hash of each part of the spec (swarm/spec.ts). */
+export interface DeployedSpec {
+  service: string;
+  cluster: string;
+  parts: Record<string, string>;
+  deploymentId: string;
+  at: string;
 }

@@ -21,11 +21,17 @@ export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 /** The statuses in which nothing more will happen to a deployment. */
 export const FINAL_STATUSES: readonly DeploymentStatus[] = ['succeeded', 'rolled-back', 'failed'];
 
-/** Why a deployment was started. */
-export type Trigger = 'push' | 'undo' | 'retry';
+/** Why a deployment was started: a push, or an operator's undo, retry or apply (of the policy's spec). */
+export type Trigger = 'push' | 'undo' | 'retry' | 'apply';
 
-/** An operator's action on a deployment, with the caller's IAM identity. */
-export type ActionName = 'approve' | 'reject' | 'abort' | 'promote' | 'pause' | 'resume' | 'undo' | 'retry';
+/** An operator's action on a service (POST /services/{name}/{action}): it starts a new deployment. */
+export type ServiceActionName = Exclude<Trigger, 'push'>;
+
+/** An operator's action, on a deployment or on a service, with the caller's IAM identity. */
+export type ActionName = 'approve' | 'reject' | 'abort' | 'promote' | 'pause' | 'resume' | ServiceActionName;
+
+/** An operator's action on a running deployment (POST /deployments/{id}/{action}). */
+export type DeploymentActionName = Exclude<ActionName, ServiceActionName>;
 
 export interface ActionEntry {
   action: ActionName;
@@ -38,6 +44,7 @@ export interface ActionEntry {
 /** What a step last did to one cluster. */
 export type ClusterStep =
   | 'pending'
+  | 'drift'
   | 'canary-deploying'
   | 'canary-running'
   | 'promoting'
@@ -104,7 +111,7 @@ export interface DeploymentSummary {
   digest: string;
   status: DeploymentStatus;
   trigger: Trigger;
-  /** For undo and retry: the deployment whose digest this one restores or redeploys. */
+  /** For undo, retry and apply: the deployment whose digest this one restores or redeploys. */
   of?: string;
   /** Who started it: the pusher is not known to the deployer, an operator's ARN is. */
   requestedBy?: string;
@@ -157,14 +164,14 @@ export interface ActionResult {
   outcome: string;
 }
 
-/** The answer to POST /services/{name}/undo and /retry: the new deployment. */
+/** The answer to POST /services/{name}/undo, /retry and /apply: the new deployment. */
 export interface StartedResult {
   deploymentId: string;
   executionArn: string;
   service: string;
   digest: string;
   of: string;
-  trigger: Exclude<Trigger, 'push'>;
+  trigger: ServiceActionName;
 }
 
 /** One deployment as the record keeps it for people (the audit trail): never expires. */

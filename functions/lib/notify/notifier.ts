@@ -8,6 +8,7 @@ export class NotifyError extends DeployerError {
 
 export type Transition =
   | 'started'
+  | 'drift'
   | 'canary-ready'
   | 'analysis-failed'
   | 'awaiting-approval'
@@ -23,6 +24,7 @@ export type Severity = 'info' | 'warning' | 'critical';
 
 const SEVERITY: Record<Transition, Severity> = {
   started: 'info',
+  drift: 'warning',
   'canary-ready': 'info',
   'analysis-failed': 'warning',
   'awaiting-approval': 'info',
@@ -38,6 +40,7 @@ const SEVERITY: Record<Transition, Severity> = {
 /** What a person reads in the subject line: the outcome in words (critical ones in capitals). */
 const OUTCOME: Record<Transition, string> = {
   started: 'deploying',
+  drift: 'drift found before deploying',
   'canary-ready': 'canary ready',
   'analysis-failed': 'canary analysis failed',
   'awaiting-approval': 'awaiting approval',
@@ -103,7 +106,10 @@ function scrub(text: string): string {
     .replace(
       /([\w.-]*(?:token|password|secret|authorization|credential)[\w.-]*["']?)(=|:[ \t]*)("[^"]*"|'[^']*'|[^\s,;&"'}]+)/gi,
       (match, key: string, sep: string, value: string) =>
-        value === REDACTED || value.startsWith('[redacted') ? match : `${key}${sep}${REDACTED}`,
+        // An error's name ("SecretSourceError: …") is not a secret's key.
+        value === REDACTED || value.startsWith('[redacted') || /(?:Error|Exception)["']?$/.test(key)
+          ? match
+          : `${key}${sep}${REDACTED}`,
     );
 }
 
@@ -172,6 +178,7 @@ export function actionsFor(n: Pick<Notification, 'transition' | 'deploymentId' |
     case 'analysis-failed':
       // The rollback follows on its own; its own message offers the retry.
       return { commands: [`deployer watch ${id}`, status] };
+    case 'drift':
     case 'started':
     case 'canary-ready':
     case 'wave-promoted':

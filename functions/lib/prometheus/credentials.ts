@@ -64,13 +64,20 @@ const DENIED = new Set([
 ]);
 
 /** The region of a Secrets Manager ARN (`arn:aws:secretsmanager:<region>:…`), undefined for a name. */
-function arnRegion(id: string): string | undefined {
+export function arnRegion(id: string): string | undefined {
   const m = /^arn:[^:]+:secretsmanager:([a-z0-9-]+):/.exec(id);
   return m?.[1];
 }
 
-/** Turns an SDK failure into a typed secret error naming the reference (the SDK's message is not kept). */
-function classify(error: unknown, reference: string, signal: AbortSignal | undefined) {
+/**
+ * Turns an SDK failure into a typed secret error naming the reference (the SDK's message is not kept):
+ * SecretUnavailableError (aborted, throttled, 5xx, network), SecretNotFoundError, SecretAccessDeniedError.
+ */
+export function classify(
+  error: unknown,
+  reference: string,
+  signal: AbortSignal | undefined,
+): SecretUnavailableError | SecretNotFoundError | SecretAccessDeniedError {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   const awsErrorName = typeof e?.name === 'string' ? e.name : undefined;
   const status = e?.$metadata?.httpStatusCode;
@@ -89,6 +96,33 @@ function classify(error: unknown, reference: string, signal: AbortSignal | undef
 }
 
 /**
+ * The clients a secret reader uses, each built on first use: the SSM client (or its factory's), and
+ * one Secrets Manager client per region (undefined: the SDK's default region).
+ */
+export function lazySecretClients(options: Pick<AwsSecretReaderOptions, 'ssm' | 'secretsManager'>): {
+  ssmClient: () => SSMClient;
+  smClient: (region: string | undefined) => SecretsManagerClient;
+} {
+  let ssm: SSMClient | undefined;
+  const sm = new Map<string, SecretsManagerClient>();
+  return {
+    ssmClient() {
+      ssm ??= typeof options.ssm === 'function' ? options.ssm() : options.ssm;
+      return ssm;
+    },
+    smClient(region) {
+      const key = region ?? '';
+      let client = sm.get(key);
+      if (!client) {
+        client = options.secretsManager(region);
+        sm.set(key, client);
+      }
+      return client;
+    },
+  };
+}
+
+/**
  * A {@link SecretReader} over SSM GetParameter (WithDecryption; only SecureString parameters) and
  * Secrets Manager GetSecretValue (SecretString, or SecretBinary as UTF-8). Clients are built on
  * first use; values are reused for `cacheMs`.
@@ -96,22 +130,8 @@ function classify(error: unknown, reference: string, signal: AbortSignal | undef
 export function awsSecretReader(options: AwsSecretReaderOptions): SecretReader {
   const cacheMs = options.cacheMs ?? 60_000;
   const now = options.now ?? Date.now;
-  let ssm: SSMClient | undefined;
-  const sm = new Map<string, SecretsManagerClient>();
   const cache = new Map<string, { value: string; until: number }>();
-  const ssmClient = () => {
-    ssm ??= typeof options.ssm === 'function' ? options.ssm() : options.ssm;
-    return ssm;
-  };
-  const smClient = (region: string | undefined) => {
-    const key = region ?? '';
-    let client = sm.get(key);
-    if (!client) {
-      client = options.secretsManager(region);
-      sm.set(key, client);
-    }
-    return client;
-  };
+  const { ssmClient, smClient } = lazySecretClients(options);
 
   async function fetchValue(ref: SecretRef, signal?: AbortSignal): Promise<string> {
     const reference = describeSecretRef(ref);

@@ -87,3 +87,9 @@ export class InvalidOperationInputError extends DeployerError {
   override readonly name = 'InvalidOperationInputError';
   readonly retryable = false;
 }
+
+/** A network the policy names exists with another driver or options, or the cluster lacks the driver. */
+export class NetworkMismatchError extends DeployerError {
+  override readonly name = 'NetworkMismatchError';
+  readonly retryable = false;
+}

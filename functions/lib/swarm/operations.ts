@@ -5,6 +5,7 @@ import {
   ImagePullError,
   InsufficientNodesError,
   InvalidOperationInputError,
+  NetworkMismatchError,
   NoSuitableNodeError,
   NoSwarmLeaderError,
   NotSwarmManagerError,
@@ -13,6 +14,7 @@ import {
   TaskCrashError,
   UpdatePausedError,
 } from './errors.js';
+import { applyDesired, canonical, type ResolvedSpec, specParts } from './spec.js';
 import type {
   DeploymentRef,
   Node,
@@ -52,7 +54,8 @@ function requireDigest(image: string, what: string): string {
   return digest;
 }
 
-async function inspectService(
+/** The service, or undefined when the cluster has none of that name. */
+export async function inspectService(
   engine: Engine,
   name: string,
   signal?: AbortSignal,
@@ -80,6 +83,8 @@ export interface PreflightInput {
   service: string;
   /** The oldest engine version the fleet accepts, e.g. "20.10.0". */
   minEngineVersion: string;
+  /** Network drivers the service's networks need (the engine's network plugins must list them). */
+  networkDrivers?: string[];
 }
 
 export interface PreflightResult {
@@ -113,6 +118,7 @@ export async function preflight(
   }
   const info = await engine.request<{
     Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string };
+    Plugins?: { Network?: string[] };
   }>({
     method: 'GET',
     path: '/info',
@@ -127,6 +133,13 @@ export async function preflight(
   if (!swarm.ControlAvailable) {
     throw new NotSwarmManagerError(
       `${where}: the node ${swarm.NodeID} is a swarm worker, not a manager; point the cluster at a manager`,
+    );
+  }
+  const drivers = info.Plugins?.Network ?? [];
+  const missing = (input.networkDrivers ?? []).filter((d) => !drivers.includes(d));
+  if (missing.length > 0) {
+    throw new NetworkMismatchError(
+      `${where}: the engine has no network driver ${missing.join(', ')} (it has ${drivers.join(', ') || 'none'}), which the service's networks need`,
     );
   }
   const nodes = await engine.request<Node[]>({ method: 'GET', path: '/nodes', signal });
@@ -203,6 +216,8 @@ export interface CanaryInput {
   /** Share of the primary's replicas, 0 < percent ≤ 100. */
   percent: number;
   registryAuth?: string;
+  /** The policy's spec beyond the image, resolved on this cluster (the canary runs it first). */
+  desired?: ResolvedSpec;
 }
 
 export interface CanaryResult {
@@ -220,7 +235,7 @@ export const canaryReplicas = (primaryReplicas: number, percent: number) =>
 /** The canary's spec: the primary's, with the new image, its own name and replica count and labels. */
 export function canarySpec(input: CanaryInput, replicas: number): ServiceSpec {
   const { snapshot: snap, ref, image } = input;
-  const spec = structuredClone(snap.spec);
+  const spec = applyDesired(snap.spec, input.desired);
   const digest = digestOf(image) as string;
   spec.Name = canaryName(snap.service);
   const labels = {
@@ -370,7 +385,11 @@ export interface PromoteInput {
   snapshot: Snapshot;
   image: string;
   update: UpdatePolicy;
+  /** Swarm's rollback_config; default: the update policy. */
+  rollbackConfig?: UpdatePolicy;
   registryAuth?: string;
+  /** The policy's spec beyond the image, resolved on this cluster. */
+  desired?: ResolvedSpec;
 }
 
 export interface PromoteResult {
@@ -413,12 +432,17 @@ export async function promote(
     s.Spec.TaskTemplate.ContainerSpec.Image === input.image &&
     s.Spec.Labels?.[LABELS.deployment] === ref.deploymentId;
   if (applied(live)) return { ...result, changed: false };
-  if (live.ID !== snap.serviceId || live.Version.Index !== snap.specVersion) {
+  // The version also moves when Swarm records an update's progress (UpdateStatus) or when the
+  // deployer refreshes the stored registry credentials: only a different spec is someone's change.
+  if (
+    live.ID !== snap.serviceId ||
+    (live.Version.Index !== snap.specVersion && !sameSpec(live.Spec, snap.spec))
+  ) {
     throw new SpecConflictError(
       `${where} was changed by someone else since the snapshot (spec version ${snap.specVersion} → ${live.Version.Index}, image ${live.Spec.TaskTemplate.ContainerSpec.Image}); not overwriting it`,
     );
   }
-  const spec = structuredClone(snap.spec);
+  const spec = applyDesired(snap.spec, input.desired);
   spec.TaskTemplate.ContainerSpec.Image = input.image;
   spec.Labels = {
     ...spec.Labels,
@@ -427,12 +451,12 @@ export async function promote(
     [LABELS.role]: 'primary',
   };
   spec.UpdateConfig = toUpdateConfig(input.update);
-  spec.RollbackConfig = toUpdateConfig(input.update);
+  spec.RollbackConfig = toUpdateConfig(input.rollbackConfig ?? input.update);
   try {
     await engine.request({
       method: 'POST',
       path: `/services/${snap.serviceId}/update`,
-      query: { version: snap.specVersion },
+      query: { version: live.Version.Index },
       body: spec,
       registryAuth: input.registryAuth,
       signal,
@@ -500,14 +524,6 @@ export async function rollback(
 
 function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
   return canonical(a) === canonical(b);
-}
-
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, value) =>
-    value && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value).sort(([x], [y]) => x.localeCompare(y)))
-      : value,
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,6 +595,7 @@ export async function progress(
     failedTasks,
     updateState: service.UpdateStatus?.State ?? null,
     updateMessage: service.UpdateStatus?.Message ?? null,
+    specParts: specParts(service.Spec),
   };
   const fail = (errorName: string, reason: string): Progress => ({
     ...base,

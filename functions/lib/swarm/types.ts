@@ -129,4 +129,6 @@ export interface Progress {
   failedTasks: TaskFailure[];
   updateState: string | null;
   updateMessage: string | null;
+  /** A hash of each part of the service's spec as the engine has it (swarm/spec.ts specParts). */
+  specParts: Record<string, string>;
 }

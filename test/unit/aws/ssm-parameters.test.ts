@@ -2,11 +2,15 @@ import {
   DeleteParameterCommand,
   DeleteParametersCommand,
   DescribeParametersCommand,
+  type DescribeParametersCommandInput,
   GetParameterCommand,
   GetParameterHistoryCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
   HierarchyLevelLimitExceededException,
+  InvalidFilterKey,
+  InvalidFilterOption,
+  InvalidFilterValue,
   InvalidNextToken,
   ParameterAlreadyExists,
   ParameterNotFound,
@@ -16,6 +20,7 @@ import {
   paginateGetParametersByPath,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { awsContentReader } from '../../../functions/lib/secrets/source.js';
 import { type AwsStandIn, startAwsStandIn } from '../../../local/aws/server.js';
 import { type Clients, caught, clients } from './harness.js';
 
@@ -193,6 +198,47 @@ describe('PutParameter and GetParameter', () => {
       [2, 'two'],
     ]);
   });
+
+  it('selects a SecureString version by name:version, answering the plain name and the selector', async () => {
+    await put('/app/web/db-password', 'first-secret', { Type: 'SecureString' });
+    await put('/app/web/db-password', 'second-secret', { Type: 'SecureString', Overwrite: true });
+
+    const current = await aws.ssm.send(
+      new GetParameterCommand({ Name: '/app/web/db-password', WithDecryption: false }),
+    );
+    const pinned = await aws.ssm.send(
+      new GetParameterCommand({ Name: '/app/web/db-password:1', WithDecryption: true }),
+    );
+    const sealed = await aws.ssm.send(new GetParameterCommand({ Name: '/app/web/db-password:1' }));
+    const noVersion = await caught(() =>
+      aws.ssm.send(new GetParameterCommand({ Name: '/app/web/db-password:3', WithDecryption: true })),
+    );
+    const noParameter = await caught(() =>
+      aws.ssm.send(new GetParameterCommand({ Name: '/app/web/other:1', WithDecryption: true })),
+    );
+
+    expect(current.Parameter).toMatchObject({
+      Name: '/app/web/db-password',
+      Type: 'SecureString',
+      Version: 2,
+    });
+    expect(current.Parameter?.Value).not.toBe('second-secret');
+    expect(current.Parameter?.Selector).toBeUndefined();
+    expect(pinned.Parameter).toMatchObject({
+      Name: '/app/web/db-password',
+      Selector: ':1',
+      Type: 'SecureString',
+      Value: 'first-secret',
+      Version: 1,
+      ARN: 'arn:aws:ssm:us-east-1:000000000000:parameter/app/web/db-password',
+    });
+    expect(sealed.Parameter?.Value).not.toBe('first-secret');
+    expect(noVersion).toBeInstanceOf(ParameterVersionNotFound);
+    expect(noVersion.message).toBe(
+      'Systems Manager could not find version 3 of /app/web/db-password. Verify the version and try again.',
+    );
+    expect(noParameter).toBeInstanceOf(ParameterNotFound);
+  });
 });
 
 describe('GetParameters and DeleteParameter', () => {
@@ -330,5 +376,128 @@ describe('GetParametersByPath', () => {
     expect(byName.Parameters).toEqual([
       expect.objectContaining({ Name: '/other/thing', Type: 'String', Version: 1, Tier: 'Standard' }),
     ]);
+  });
+
+  it('finds exactly one parameter by Name Equals, as metadata with its Version and never a value', async () => {
+    await put('/shop/db-password', 'first-S3CRET', { Type: 'SecureString' });
+    await put('/shop/db-password', 'second-S3CRET', { Type: 'SecureString', Overwrite: true });
+    await put('/shop/db-password-old', 'old');
+    await put('/shop/db-password/old', 'older');
+    const byName = (name: string) =>
+      aws.ssm.send(
+        new DescribeParametersCommand({
+          ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [name] }],
+        }),
+      );
+
+    const found = await byName('/shop/db-password');
+    // SSM's Name filter treats the leading slash as optional.
+    const withoutSlash = await byName('shop/db-password');
+    const missing = await byName('/shop/missing');
+    const noOption = await aws.ssm.send(
+      new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Values: ['/shop/db-password'] }] }),
+    );
+
+    expect(found.Parameters).toEqual([
+      {
+        Name: '/shop/db-password',
+        ARN: 'arn:aws:ssm:us-east-1:000000000000:parameter/shop/db-password',
+        Type: 'SecureString',
+        KeyId: 'alias/aws/ssm',
+        LastModifiedDate: expect.any(Date),
+        LastModifiedUser: 'arn:aws:iam::000000000000:user/AKIASTANDINTEST',
+        Version: 2,
+        Tier: 'Standard',
+        Policies: [],
+        DataType: 'text',
+      },
+    ]);
+    expect(found.NextToken).toBeUndefined();
+    expect(JSON.stringify(found)).not.toContain('S3CRET');
+    expect(withoutSlash.Parameters?.map((p) => p.Name)).toEqual(['/shop/db-password']);
+    expect(noOption.Parameters?.map((p) => p.Name)).toEqual(['/shop/db-password']);
+    expect(missing.Parameters).toEqual([]);
+    expect(missing.NextToken).toBeUndefined();
+  });
+
+  it('validates parameter filters with SSM’s error codes and messages', async () => {
+    const describe = (input: DescribeParametersCommandInput) =>
+      caught(() => aws.ssm.send(new DescribeParametersCommand(input)));
+
+    const badOption = await describe({ ParameterFilters: [{ Key: 'Name', Option: 'Like', Values: ['/a'] }] });
+    const noValues = await describe({ ParameterFilters: [{ Key: 'Name', Option: 'Equals' }] });
+    const twice = await describe({
+      ParameterFilters: [
+        { Key: 'Name', Values: ['/a'] },
+        { Key: 'Name', Values: ['/b'] },
+      ],
+    });
+    const label = await describe({ ParameterFilters: [{ Key: 'Label', Values: ['prod'] }] });
+    const badKey = await describe({ ParameterFilters: [{ Key: 'Nom', Values: ['/a'] }] });
+    const tooLong = await describe({
+      ParameterFilters: [{ Key: 'Name', Option: 'BeginsWithX', Values: ['x'.repeat(1025)] }],
+    });
+    const both = await describe({
+      ParameterFilters: [{ Key: 'Name', Values: ['/a'] }],
+      Filters: [{ Key: 'Name', Values: ['/a'] }],
+    });
+    const pathOption = await describe({
+      ParameterFilters: [{ Key: 'Path', Option: 'Equals', Values: ['/a'] }],
+    });
+
+    expect(badOption).toBeInstanceOf(InvalidFilterOption);
+    expect(badOption.message).toBe(
+      'The following filter option is not valid: Like. Valid options include: [BeginsWith, Equals].',
+    );
+    expect(noValues).toBeInstanceOf(InvalidFilterValue);
+    expect(noValues.message).toBe('The following filter values are missing : null for filter key Name.');
+    expect(twice).toBeInstanceOf(InvalidFilterKey);
+    expect(twice.message).toBe(
+      'The following filter is duplicated in the request: Name. A request can contain only one occurrence of a specific filter.',
+    );
+    expect(label).toBeInstanceOf(InvalidFilterKey);
+    expect(label.message).toBe(
+      'The following filter key is not valid: Label. Valid filter keys include: [Path, Name, Type, KeyId, Tier].',
+    );
+    expect(badKey.name).toBe('ValidationException');
+    expect(badKey.message).toBe(
+      "1 validation error detected: Value 'Nom' at 'parameterFilters.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType",
+    );
+    expect(tooLong.name).toBe('ValidationException');
+    expect(tooLong.message).toMatch(/^2 validation errors detected: /);
+    expect(tooLong.message).toContain(
+      "at 'parameterFilters.1.member.option' failed to satisfy constraint: Member must have length less than or equal to 10",
+    );
+    expect(tooLong.message).toContain(
+      "at 'parameterFilters.1.member.values' failed to satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1]",
+    );
+    expect(both.name).toBe('ValidationException');
+    expect(both.message).toBe('You can use either Filters or ParameterFilters in a single request.');
+    expect(pathOption).toBeInstanceOf(InvalidFilterOption);
+    expect(pathOption.message).toBe(
+      'The following filter option is not valid: Equals. Valid options include: [Recursive, OneLevel].',
+    );
+  });
+
+  it('serves the content reader: the version from DescribeParameters, the content at that version', async () => {
+    await put('/shop/db-password', 'first', { Type: 'SecureString' });
+    await put('/shop/db-password', 'second', { Type: 'SecureString', Overwrite: true });
+    const content = awsContentReader({
+      ssm: aws.ssm,
+      secretsManager: () => {
+        throw new Error('no Secrets Manager here');
+      },
+    });
+
+    const version = await content.versionOf({ parameter: '/shop/db-password' });
+    const first = await content.read({ parameter: '/shop/db-password', version: '1' });
+    const missing = await caught(() => content.versionOf({ parameter: '/shop/missing' }));
+
+    expect(version).toBe('2');
+    expect(first.toString('utf8')).toBe('first');
+    expect(missing).toMatchObject({
+      name: 'SecretNotFoundError',
+      message: 'parameter /shop/missing does not exist',
+    });
   });
 });

@@ -86,7 +86,8 @@ function start(event: HttpApiEvent): ReturnType<typeof json> {
   const service = event.pathParameters?.name as string;
   const action = event.pathParameters?.action;
   if (service !== 'web') return json(404, { message: `no service "${service}"` });
-  if (action !== 'undo' && action !== 'retry') return json(404, { message: 'Not Found' });
+  if (action !== 'undo' && action !== 'retry' && action !== 'apply')
+    return json(404, { message: 'Not Found' });
   const body = JSON.parse(event.body ?? '{}') as { deploymentId?: string };
   return json(202, {
     deploymentId: `web-${action}-1`,
@@ -341,10 +342,36 @@ describe('undo and retry', () => {
     expect(JSON.parse(events[0]?.body ?? '')).toEqual({ deploymentId: 'web-v3-x', reason: 'flaky node' });
   });
 
+  it('apply starts a new deployment of the same digest and says how to follow it', async () => {
+    const r = await run(['apply', 'web', '--reason', 'memory limit 512M']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      'apply of web started: deployment web-apply-1 deploys aaaaaaaaaaaa (applying the policy to the digest of web-v2-aaaaaaaaaaaa)\nfollow it: deployer watch web-apply-1\n',
+    );
+    expect(events[0]?.rawPath).toBe('/services/web/apply');
+    expect(JSON.parse(events[0]?.body ?? '')).toEqual({ reason: 'memory limit 512M' });
+  });
+
+  it('apply --json parses; without --reason it sends an empty body', async () => {
+    const r = await run(['apply', 'web', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ trigger: 'apply', deploymentId: 'web-apply-1' });
+    expect(JSON.parse(events[0]?.body ?? '')).toEqual({});
+  });
+
   it('an unknown service: 404, exit 1', async () => {
     const r = await run(['undo', 'ghost']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('deployer: 404 Not Found: no service "ghost"\n');
+  });
+
+  it('the help lists apply beside undo and retry', async () => {
+    const r = await run(['--help']);
+    expect(r.stdout).toMatch(/\n {2}undo \[options\] <service> /);
+    expect(r.stdout).toMatch(/\n {2}retry \[options\] <service> /);
+    expect(r.stdout).toMatch(
+      /\n {2}apply \[options\] <service> +redeploy the digest of the service's latest/,
+    );
   });
 });
 

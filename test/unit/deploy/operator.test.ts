@@ -7,6 +7,8 @@ import {
   act,
   deploymentView,
   executionLinks,
+  isDeploymentAction,
+  isServiceAction,
   listDeployments,
   type OperatorDeps,
   OperatorError,
@@ -763,6 +765,131 @@ describe('retry', () => {
     expect(result).toMatchObject({ digest: failed.deployment.digest, of: failed.deployment.id });
     expect(nothing.httpStatus).toBe(409);
     expect(nothing.message).toMatch(/no failed or rolled-back deployment/);
+  });
+});
+
+describe('apply', () => {
+  it('answers 409 when the deployer never deployed the service successfully, and starts nothing', async () => {
+    // prepare
+    const deps = depsOf();
+    const service = uniqueName('web');
+    await ended(service, 'failed');
+    await ended(service, 'rolled-back');
+    await started(service);
+    const fresh = uniqueName('new');
+
+    // act
+    const failedOnly = await caught(() => redeploy(deps, service, 'apply', ALICE, {}));
+    const never = await caught(() => redeploy(deps, fresh, 'apply', ALICE, {}));
+
+    // assess
+    expect(failedOnly).toBeInstanceOf(OperatorError);
+    expect(failedOnly.httpStatus).toBe(409);
+    expect(failedOnly.message).toBe(
+      `nothing to apply the policy to: no successful deployment of ${service} yet; push an image`,
+    );
+    expect(never).toBeInstanceOf(OperatorError);
+    expect(never.httpStatus).toBe(409);
+    expect(never.message).toBe(
+      `nothing to apply the policy to: no successful deployment of ${fresh} yet; push an image`,
+    );
+    expect(deps.workflow.starts).toEqual([]);
+  });
+
+  it("starts a deployment of the latest successful deployment's digest, which Plan plans under the current policy", async () => {
+    // prepare
+    const deps = depsOf();
+    const service = uniqueName('web');
+    await ended(service, 'succeeded', { tag: 'v5.0.0' });
+    const latest = await ended(service, 'succeeded', { tag: 'v5.1.0' });
+    await ended(service, 'rolled-back', { tag: 'v5.2.0' });
+    await started(service, { tag: 'v5.3.0' });
+    const digest = latest.deployment.digest;
+
+    // act
+    const result = await redeploy(deps, service, 'apply', BOB, { reason: 'memory limit 512M' });
+    const start = deps.workflow.starts[0] as FakeWorkflow['starts'][number];
+    const plan = await planDeployment(start.input, configFor(service), catalogFor(digest), new Date(clock), {
+      executionName: start.name,
+    });
+
+    // assess
+    expect(deps.workflow.starts).toHaveLength(1);
+    expect(start.stateMachineArn).toBe(STATE_MACHINE);
+    expect(start.name).toMatch(new RegExp(`^apply-${service}-[0-9a-f]{12}-[0-9a-f]{8}$`));
+    expect(start.name).toContain(digest.slice('sha256:'.length, 'sha256:'.length + 12));
+    expect(start.input).toEqual({
+      source: OPERATOR_SOURCE,
+      'detail-type': 'Redeploy Requested',
+      id: start.name,
+      time: iso(clock),
+      detail: {
+        trigger: 'apply',
+        policy: `${service}-policy`,
+        repository: `${service}-repo`,
+        tag: 'v5.1.0',
+        digest,
+        registry: REGISTRY,
+        of: latest.deployment.id,
+        requestedBy: BOB,
+        reason: 'memory limit 512M',
+      },
+    });
+    expect(operatorRequestSchema.safeParse(start.input).success).toBe(true);
+    expect(result).toEqual({
+      deploymentId: start.name,
+      executionArn: `arn:aws:states:eu-west-1:123456789012:execution:deployer:${start.name}`,
+      service,
+      digest,
+      of: latest.deployment.id,
+      trigger: 'apply',
+    });
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+    expect(plan.deployment).toMatchObject({
+      id: start.name,
+      digest,
+      tag: 'v5.1.0',
+      trigger: 'apply',
+      of: latest.deployment.id,
+      requestedBy: BOB,
+      reason: 'memory limit 512M',
+    });
+    expect(plan.reason).toContain(`the spec of policy "${service}-policy" applied to`);
+  });
+
+  it('records the apply as the first action of the new deployment', async () => {
+    // prepare
+    const deps = depsOf();
+    const service = uniqueName('web');
+    const latest = await ended(service, 'succeeded');
+    await redeploy(deps, service, 'apply', ALICE, { reason: 'rotate the db password' });
+    const start = deps.workflow.starts[0] as FakeWorkflow['starts'][number];
+    const plan = await planDeployment(
+      start.input,
+      configFor(service),
+      catalogFor(latest.deployment.digest),
+      new Date(clock),
+      { executionName: start.name },
+    );
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+
+    // act
+    await record.savePlan(plan.deployment.id, plan);
+
+    // assess
+    expect(await entryOf(start.name)).toMatchObject({
+      trigger: 'apply',
+      of: latest.deployment.id,
+      requestedBy: ALICE,
+      digest: latest.deployment.digest,
+      actions: [{ action: 'apply', by: ALICE, at: iso(clock), reason: 'rotate the db password' }],
+    });
+  });
+
+  it('is an action on a service, not on a deployment', () => {
+    expect(['undo', 'retry', 'apply'].map(isServiceAction)).toEqual([true, true, true]);
+    expect(isServiceAction('rewind')).toBe(false);
+    expect(isDeploymentAction('apply')).toBe(false);
   });
 });
 

@@ -19,6 +19,7 @@ import type { Snapshot } from '../../swarm/types.js';
 import { DeploymentAbortedError, RecordError } from '../errors.js';
 import type {
   ClusterNote,
+  DeployedSpec,
   DeploymentPhase,
   DeploymentRecord,
   LockHolder,
@@ -82,6 +83,7 @@ export interface DynamoDedupeOptions {
  * | `DEPLOYMENT#<id>`   | `WAITING#<kind>`       | kind, token, key?                                              |
  * | `DEPLOYMENT#<id>`   | `UNREACHABLE#<cluster>`| cluster, since                                                 |
  * | `NOTIFIED#<key>`    | `NOTIFIED`             | notifiedAt, expiresAt ({@link DynamoDedupe})                   |
+ * | `SPEC#<service>`    | `<cluster>`            | parts (hash per spec part), deploymentId, at (no TTL)           |
  *
  * The rollback fence is atomic without transactions: the touched entries live in the META item,
  * beside the phase, so `markTouched` is one UpdateItem conditional on the phase being "running"
@@ -353,6 +355,41 @@ export class DynamoRecord implements DeploymentRecord {
       throw new RecordError(`the snapshot ${key.pk} ${key.sk} exists but could not be read`);
     await this.hist.before(deploymentId, first.cluster, first.digest, signal);
     return first;
+  }
+
+  /**
+   * Records the spec a deployment left running on a cluster (a hash per part), for the next
+   * deployment's drift check. Last writer wins.
+   * @throws RecordError when DynamoDB did not answer
+   */
+  async saveDeployedSpec(spec: DeployedSpec, signal?: AbortSignal): Promise<void> {
+    const key = keys.deployedSpec(spec.service, spec.cluster);
+    await this.must('PutItem', key, signal, (abortSignal) =>
+      this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...key, ...spec } }), {
+        abortSignal,
+      }),
+    );
+  }
+
+  /**
+   * The spec the last deployment left running on a cluster, or undefined.
+   * @throws RecordError when DynamoDB did not answer
+   */
+  async deployedSpec(
+    service: string,
+    cluster: string,
+    signal?: AbortSignal,
+  ): Promise<DeployedSpec | undefined> {
+    const item = await this.get(keys.deployedSpec(service, cluster), signal);
+    return item === undefined
+      ? undefined
+      : {
+          service,
+          cluster,
+          parts: item.parts as Record<string, string>,
+          deploymentId: String(item.deploymentId),
+          at: String(item.at),
+        };
   }
 
   /**
@@ -1019,6 +1056,7 @@ const keys = {
   meta: (id: string): Key => ({ pk: `DEPLOYMENT#${id}`, sk: 'META' }),
   plan: (id: string): Key => ({ pk: `DEPLOYMENT#${id}`, sk: 'PLAN' }),
   snapshot: (id: string, cluster: string): Key => ({ pk: `DEPLOYMENT#${id}`, sk: `SNAPSHOT#${cluster}` }),
+  deployedSpec: (service: string, cluster: string): Key => ({ pk: `SPEC#${service}`, sk: cluster }),
   waiting: (id: string, kind: string): Key => ({ pk: `DEPLOYMENT#${id}`, sk: `WAITING#${kind}` }),
   unreachable: (id: string, cluster: string): Key => ({
     pk: `DEPLOYMENT#${id}`,

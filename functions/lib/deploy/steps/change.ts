@@ -1,10 +1,22 @@
 import type { Engine } from '../../swarm/engine.js';
-import { deployCanary, progress, progressError, promote, removeCanary } from '../../swarm/operations.js';
+import { pruneObjects, referencedObjects } from '../../swarm/objects.js';
+import {
+  deployCanary,
+  inspectService,
+  progress,
+  progressError,
+  promote,
+  removeCanary,
+} from '../../swarm/operations.js';
+import type { ResolvedSpec } from '../../swarm/spec.js';
 import type { Snapshot, UpdatePolicy } from '../../swarm/types.js';
 import { ProgressDeadlineError, RecordError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';
 import { deadlineFrom, failIfAborted, type Invocation, onCluster, type StepDeps } from './context.js';
 import type { ClusterInput } from './preflight.js';
+import { readContents, resolveOn } from './spec.js';
+
+type ChangeDeps = Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth' | 'contents'>;
 
 export interface ChangeResult {
   cluster: string;
@@ -33,23 +45,28 @@ async function storedSnapshot(
  * fence is up, markTouched refuses, so no change starts after the rollback read its list.
  */
 async function changeCluster<T>(
-  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
+  deps: ChangeDeps,
   input: ClusterInput & { progressDeadlineSeconds: number },
   what: 'canary' | 'primary',
   invocation: Invocation | undefined,
   signal: AbortSignal | undefined,
-  change: (engine: Engine, from: { snapshot: Snapshot; registryAuth: string | undefined }) => Promise<T>,
+  change: (
+    engine: Engine,
+    from: { snapshot: Snapshot; registryAuth: string | undefined; desired: ResolvedSpec | undefined },
+  ) => Promise<T>,
 ): Promise<{ result: T; since: string; deadline: string }> {
   const { deployment: d, cluster } = input;
   await failIfAborted(deps, d, signal);
   const snapshot = await storedSnapshot(deps, d, cluster.name, signal);
   const registryAuth = await deps.registryAuth.headerFor(d.image, signal);
+  // Secrets are read before the cluster is touched: a source that cannot be read changes nothing.
+  const contents = await readContents(deps, d, signal);
   const now = deps.now();
   const lease = invocation?.deadline ?? new Date(now.getTime() + 15 * 60_000);
   await deps.record.markTouched(d.id, cluster.name, what, lease.toISOString(), signal);
   try {
-    const result = await onCluster(deps, d, cluster, signal, (engine) =>
-      change(engine, { snapshot, registryAuth }),
+    const result = await onCluster(deps, d, cluster, signal, async (engine) =>
+      change(engine, { snapshot, registryAuth, desired: await resolveOn(engine, d, contents, signal) }),
     );
     return { result, since: now.toISOString(), deadline: deadlineFrom(now, input.progressDeadlineSeconds) };
   } finally {
@@ -63,7 +80,7 @@ async function changeCluster<T>(
  * @throws DeploymentAbortedError, ImagePullError, ClusterUnreachableError, RecordError, …
  */
 export async function deployCanaryStep(
-  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
+  deps: ChangeDeps,
   input: ClusterInput & { percent: number; progressDeadlineSeconds: number },
   signal?: AbortSignal,
   invocation?: Invocation,
@@ -84,6 +101,7 @@ export async function deployCanaryStep(
           image: d.image,
           percent: input.percent,
           registryAuth: from.registryAuth,
+          desired: from.desired,
         },
         signal,
       ),
@@ -103,7 +121,7 @@ export async function deployCanaryStep(
  * @throws DeploymentAbortedError, SpecConflictError, ClusterUnreachableError, RecordError, …
  */
 export async function promoteStep(
-  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
+  deps: ChangeDeps,
   input: ClusterInput & { update: UpdatePolicy; progressDeadlineSeconds: number },
   signal?: AbortSignal,
   invocation?: Invocation,
@@ -123,7 +141,9 @@ export async function promoteStep(
           snapshot: from.snapshot,
           image: d.image,
           update: input.update,
+          rollbackConfig: d.rollbackConfig,
           registryAuth: from.registryAuth,
+          desired: from.desired,
         },
         signal,
       ),
@@ -186,6 +206,19 @@ export async function progressStep(
     },
     signal,
   );
+  if (converged && !canary) {
+    // What this deployment leaves on the cluster (promoted, or restored): the next one's drift check.
+    await deps.record.saveDeployedSpec(
+      {
+        service: d.service,
+        cluster: cluster.name,
+        parts: p.specParts,
+        deploymentId: d.id,
+        at: deps.now().toISOString(),
+      },
+      signal,
+    );
+  }
   if (p.verdict === 'failed') throw progressError(p);
   if (p.verdict === 'progressing' && deps.now().toISOString() > change.deadline) {
     throw new ProgressDeadlineError(`${p.reason}; not converged by the progress deadline ${change.deadline}`);
@@ -198,15 +231,34 @@ export async function progressStep(
   };
 }
 
-/** Removes the canary once every wave runs the digest. */
+/**
+ * The clean-up on each cluster once every wave runs the digest: removes the canary (on the canary
+ * cluster) and then every version of the service's secrets and configs that the running primary
+ * does not use (old versions are kept until now, for the rollback).
+ * @throws ClusterUnreachableError, EngineUnreachableError, ServiceNotFoundError
+ */
 export async function removeCanaryStep(
   deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
   input: ClusterInput,
   signal?: AbortSignal,
 ) {
   const { deployment: d, cluster } = input;
-  const r = await onCluster(deps, d, cluster, signal, (engine) => removeCanary(engine, d.service, signal));
-  return { cluster: cluster.name, removed: r.removed };
+  return onCluster(deps, d, cluster, signal, async (engine) => {
+    const r = await removeCanary(engine, d.service, signal);
+    const primary = await inspectService(engine, d.service, signal);
+    if (!primary) return { cluster: cluster.name, removed: r.removed, pruned: [] };
+    const pruned = await pruneObjects(
+      engine,
+      { service: d.service, keep: referencedObjects(primary.Spec) },
+      signal,
+    );
+    return {
+      cluster: cluster.name,
+      removed: r.removed,
+      pruned: pruned.removed,
+      ...(pruned.kept.length ? { inUse: pruned.kept } : {}),
+    };
+  });
 }
 
 export { storedSnapshot };

@@ -1,6 +1,7 @@
 import { type EngineAccess, type MetricsAccess, withEngine } from '../../clusters/connect.js';
 import type { Config } from '../../config/store.js';
 import type { Notification, Notifier } from '../../notify/notifier.js';
+import type { ContentReader } from '../../secrets/source.js';
 import type { Engine } from '../../swarm/engine.js';
 import type { RegistryAuthProvider } from '../../swarm/registry-auth.js';
 import { ClusterUnreachableError, DeploymentAbortedError } from '../errors.js';
@@ -23,6 +24,8 @@ export interface StepDeps {
   /** How a step reaches a cluster's Prometheus: by URL or the SSM tunnel, with its credentials. */
   metrics: MetricsAccess;
   workflow: Workflow;
+  /** Where the contents of the service's secrets and configs are read, at pinned versions. */
+  contents: ContentReader;
   now: () => Date;
 }
 

@@ -3,6 +3,7 @@ import { recordDeploymentFailed } from '../../metrics.js';
 import type { Transition } from '../../notify/notifier.js';
 import type { Plan } from '../plan.js';
 import { notify, type StepDeps } from './context.js';
+import { causeMessage } from './wave.js';
 
 /** The Step Functions "Execution Status Change" event, as EventBridge delivers it. */
 export interface ExecutionStatusChange {
@@ -39,8 +40,9 @@ export function stateMachineOf(executionArn: string): string {
 }
 
 /** How an execution ended, for people: "FAILED (States.Runtime: …)". */
+/** "FAILED (SecretSourceError: <its message>)": a Lambda error's cause is JSON with errorMessage and a trace. */
 const endedHow = (status: string, error?: string | null, cause?: string | null) =>
-  `${status}${error ? ` (${error}${cause ? `: ${cause}` : ''})` : ''}`;
+  `${status}${error ? ` (${error}${cause ? `: ${causeMessage(cause)}` : ''})` : ''}`;
 
 /** The deployment's stored plan, or undefined when it never took the lock. */
 const storedPlan = async (deps: Pick<StepDeps, 'record'>, id: string, signal?: AbortSignal) =>

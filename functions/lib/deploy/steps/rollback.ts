@@ -1,3 +1,4 @@
+import { referencedObjects, removeObjectsOf } from '../../swarm/objects.js';
 import { rollback } from '../../swarm/operations.js';
 import { ChangeInFlightError, RollbackFailedError } from '../errors.js';
 import type { Deployment, PlannedCluster } from '../plan.js';
@@ -23,7 +24,8 @@ export async function listTouchedStep(
 }
 
 /**
- * Restores one cluster from its snapshot and removes the canary; returns what to wait for. Waits
+ * Restores one cluster from its snapshot, removes the canary and the secret and config versions
+ * this deployment made; returns what to wait for. Waits
  * (a retryable ChangeInFlightError) while a change of this deployment may still land on the cluster.
  * @throws ChangeInFlightError, ClusterUnreachableError, RecordError, …
  */
@@ -43,7 +45,15 @@ export async function rollbackStep(
     );
   }
   const snap = await storedSnapshot(deps, d, cluster.name, signal);
-  await onCluster(deps, d, cluster, signal, (engine) => rollback(engine, snap, signal));
+  await onCluster(deps, d, cluster, signal, async (engine) => {
+    await rollback(engine, snap, signal);
+    // The secret and config versions this deployment made go too: the restored spec does not use them.
+    await removeObjectsOf(
+      engine,
+      { service: d.service, deploymentId: d.id, keep: referencedObjects(snap.spec) },
+      signal,
+    );
+  });
   return {
     cluster: cluster.name,
     service: d.service,

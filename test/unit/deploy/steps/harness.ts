@@ -195,6 +195,14 @@ export function fakes(
       },
     },
     workflow,
+    contents: {
+      versionOf: async () => {
+        throw new Error('this step must not look at secret sources');
+      },
+      read: async () => {
+        throw new Error('this step must not read secrets');
+      },
+    },
     now: () => NOW,
     ...over,
   };
