@@ -54,6 +54,14 @@ const principalArn = z
     ),
   );
 
+/**
+ * How often the registry credentials Swarm stores with each service are refreshed: ECR's
+ * authorization token lasts 12 hours, and a task Swarm reschedules after it expired cannot pull,
+ * so a refresh must always come before that.
+ */
+const REFRESH_HOURS =
+  'whole hours from 1 to 11 (an ECR token lasts 12 hours: each refresh must come before the last one expires)';
+
 const tlsMaterialSchema = z.strictObject({
   ca: z.string().check(z.includes('-----BEGIN', { message: 'a PEM certificate' })),
   cert: z.string().check(z.includes('-----BEGIN', { message: 'a PEM certificate' })),
@@ -80,6 +88,9 @@ export const schemas = {
       'one of CloudWatch Logs retention periods',
     ),
   ),
+  registryAuthRefreshHours: z
+    .number()
+    .check(z.int(REFRESH_HOURS), z.gte(1, REFRESH_HOURS), z.lte(11, REFRESH_HOURS)),
   tags: z.record(
     z.string().check(z.regex(/^[\w .:/=+@-]{1,128}$/, 'a tag key')),
     z.string().check(z.regex(/^[\w .:/=+@-]{0,256}$/, 'a tag value')),
@@ -132,6 +143,8 @@ export interface StackConfig {
   /** Client TLS material per cluster, each a Pulumi secret, and the SecureString it goes to. */
   engineTls: Array<{ cluster: string; parameter: string; material: pulumi.Output<string> }>;
   logRetentionDays: number;
+  /** Hours between two runs of refresh-registry-auth (1–11: under ECR's 12-hour token lifetime). */
+  registryAuthRefreshHours: number;
   tags: Record<string, string>;
   /** The tag on every manager the functions may start sessions on. */
   instanceTag: { key: string; value: string };
@@ -228,6 +241,7 @@ export function parseStackConfig(
   const api = read('api', { allowedPrincipals: [] }) ?? { allowedPrincipals: [] };
   const engineTls = read('engineTls', {}) ?? {};
   const logRetentionDays = read('logRetentionDays', 30) ?? 30;
+  const registryAuthRefreshHours = read('registryAuthRefreshHours', 6) ?? 6;
   const tags = read('tags', {}) ?? {};
   const instanceTag = read('instanceTag', { key: 'swarm-deployer', value: 'manager' }) ?? {
     key: 'swarm-deployer',
@@ -323,6 +337,7 @@ export function parseStackConfig(
     api: { allowedPrincipals: api.allowedPrincipals },
     engineTls: tls,
     logRetentionDays,
+    registryAuthRefreshHours,
     tags,
     instanceTag,
     sessionDocuments: [

@@ -21,7 +21,12 @@ export const NEEDS_STATE_MACHINE: readonly Handler[] = [
 ];
 
 /** Handlers the workflow does not call (the rules and the HTTP API do): no placeholder in the ASL. */
-export const OUTSIDE_WORKFLOW: readonly Handler[] = ['start-deployment', 'reap-execution', 'api'];
+export const OUTSIDE_WORKFLOW: readonly Handler[] = [
+  'start-deployment',
+  'reap-execution',
+  'refresh-registry-auth',
+  'api',
+];
 
 /** Where `npm run build` writes the bundles. */
 export const DIST_DIR = fileURLToPath(new URL('../dist/functions', import.meta.url));

@@ -30,6 +30,9 @@ const functionTimeouts: Partial<Record<Handler, number>> = {
   api: 29,
   'start-deployment': 30,
   'reap-execution': 120,
+  // One run visits every policy's clusters in turn, each through its own SSM tunnel: Lambda's
+  // maximum (runs are hours apart, never overlapping).
+  'refresh-registry-auth': 900,
 };
 
 const names = {
@@ -169,6 +172,8 @@ const trigger = new Trigger(
     stateMachineArn: expectedStateMachineArn,
     startDeployment: functions.functions['start-deployment'],
     reapExecution: functions.functions['reap-execution'],
+    refreshRegistryAuth: functions.functions['refresh-registry-auth'],
+    registryAuthRefreshHours: cfg.registryAuthRefreshHours,
   },
   opts,
 );

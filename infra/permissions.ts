@@ -28,6 +28,7 @@ export const HANDLERS = [
   'preflight-cluster',
   'promote-cluster',
   'reap-execution',
+  'refresh-registry-auth',
   'remove-canary',
   'request-approval',
   'rollback-cluster',
@@ -381,6 +382,22 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
       why: 'reap.ts ensureRollback (the rollback execution)',
     },
   ],
+  'refresh-registry-auth': [
+    table(['dynamodb:GetItem'], 'deploy/refresh.ts refreshRegistryAuth (lockHolder: skips a held service)'),
+    {
+      actions: ['ssm:GetParametersByPath'],
+      on: 'parameters',
+      why: 'config/store.ts loadConfig (<prefix>/clusters, <prefix>/services, WithDecryption)',
+    },
+    {
+      actions: ['kms:Decrypt'],
+      on: 'key',
+      why: 'WithDecryption of SecureString configuration (customer-managed key only)',
+    },
+    // The service's unchanged spec re-sent (updateService) with a fresh X-Registry-Auth.
+    ...REGISTRY_AUTH_FOR_ENGINE,
+    ...ENGINE,
+  ],
   'remove-canary': [table([...ON_CLUSTER_RECORD], 'change.ts removeCanaryStep (onCluster)'), ...ENGINE],
   'request-approval': [
     table(
@@ -394,6 +411,7 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
       ['dynamodb:GetItem', ...ON_CLUSTER_RECORD],
       'rollback.ts rollbackStep (touched, snapshot, onCluster)',
     ),
+    ...REGISTRY_AUTH_FOR_ENGINE, // the restore carries fresh credentials for the old image
     ...ENGINE,
   ],
   'start-deployment': [
@@ -728,10 +746,14 @@ export function functionLogsPolicy(logGroupArn: string, options: { tracing?: boo
   return { Version: '2012-10-17', Statement: statements };
 }
 
-/** Which function each EventBridge rule targets (events.ts deployRulePattern, reaperRulePattern). */
+/**
+ * Which function each EventBridge rule targets (events.ts deployRulePattern, reaperRulePattern; the
+ * registry-auth rule is a schedule, components/trigger.ts).
+ */
 export const EVENT_RULE_TARGETS = {
   deploy: 'start-deployment',
   reaper: 'reap-execution',
+  registryAuth: 'refresh-registry-auth',
 } as const satisfies Record<string, HandlerName>;
 
 /** The arguments of the aws.lambda.Permission that lets one EventBridge rule (only) invoke its target. */

@@ -180,6 +180,8 @@ export const DESCRIPTIONS: Descriptions = {
   'policy.rollbackConfig.maxFailureRatio': 'Share of failed tasks Swarm tolerates during the rollback.',
   'policy.rollbackConfig.order':
     "Stop the current task before starting the previous version's, or start that one first.",
+  'policy.minEngineVersion':
+    "The oldest Docker Engine the service runs on, when it needs a newer one than a cluster's own `minEngineVersion` (a feature of its spec, say): PreflightCluster refuses, before any change, a cluster whose engine is older than the later of the two.",
   'policy.spec':
     "What the service needs besides its image. Every field set here replaces that part of the service's spec on every cluster, for the canary first and then at promotion; a field left out is left as the cluster has it. The image, replicas, published ports and anything else not listed here are never changed by it.",
   'policy.spec.env':
@@ -347,6 +349,8 @@ export const DESCRIPTIONS: Descriptions = {
   'stack.engineTls.<cluster>.cert': "The deployer's client certificate (PEM).",
   'stack.engineTls.<cluster>.key': "The client certificate's private key (PEM).",
   'stack.logRetentionDays': 'Retention of every log group the stack creates.',
+  'stack.registryAuthRefreshHours':
+    "How often (an EventBridge schedule, `rate(<n> hours)`) the `refresh-registry-auth` function re-sends every deployed service's unchanged spec with fresh ECR credentials. Swarm keeps the registry credentials of a service's last update and pulls with them whenever it starts a task later (a node lost, a task restarted); an ECR authorization token expires after 12 hours, so the interval must stay under that (at most 11 hours, leaving a run that fails or starts late room before the last token expires).",
   'stack.tags': "Tags on every resource the stack creates (the provider's default tags).",
   'stack.instanceTag':
     'The tag every Swarm manager must carry: the functions may start Session Manager sessions on instances with this tag only.',
@@ -543,6 +547,7 @@ const STACK_KEYS: Record<keyof typeof stackSchemas, { required?: true; default?:
   api: { default: { allowedPrincipals: [] } },
   engineTls: { default: {} },
   logRetentionDays: { default: 30 },
+  registryAuthRefreshHours: { default: 6 },
   tags: { default: {} },
   instanceTag: { default: { key: 'swarm-deployer', value: 'manager' } },
   demoFleet: {},

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { AwsJsonError, type AwsJsonRouter } from '../ssm/aws-json.js';
 import { type Manifest, RegistryClient, RegistryError, type RegistryOptions } from './registry-client.js';
 import { decodeToken, encodeToken, epochSeconds, Members } from './wire.js';
@@ -9,6 +10,8 @@ import { decodeToken, encodeToken, epochSeconds, Members } from './wire.js';
  * found by tag or digest, with every tag that points at it. The registry API has no push times
  * and no way to list untagged manifests: `recordPush` takes push times from the registry's
  * notifications, and a digest seen first without one gets the time the stand-in first saw it.
+ * GetAuthorizationToken hands out tokens that expire (EcrOptions.tokenKey) when the registry sits
+ * behind the fleet's registry gate, which refuses them once expired as ECR does.
  */
 
 export const ECR_TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921';
@@ -17,8 +20,28 @@ const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a
 const IMAGE_TAG = /^[\w][\w.-]{0,127}$/;
 const IMAGE_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$/;
 /** Authorization tokens last 12 hours on ECR. */
-const TOKEN_LIFETIME_MS = 12 * 60 * 60 * 1000;
+const TOKEN_LIFETIME_SECONDS = 12 * 60 * 60;
 const RESOLVE_CONCURRENCY = 8;
+
+export interface EcrOptions extends RegistryOptions {
+  /**
+   * The HMAC key of the fleet's registry gate (the bytes of FleetStatus.registry.tokenKeyFile).
+   * With it, GetAuthorizationToken hands out `AWS:<expiresAt>.<mac>`, which the gate accepts until
+   * expiresAt and refuses after it, as ECR does; without it, the registry's own credentials (they
+   * never expire).
+   */
+  tokenKey?: Buffer;
+  /** How long a token lasts, in seconds (default 12 hours, as on ECR). */
+  tokenLifetimeSeconds?: number;
+}
+
+/**
+ * The password of an ECR token the fleet's registry gate accepts until `expiresAt` (epoch seconds):
+ * `<expiresAt>.<base64url HMAC-SHA256(key, expiresAt)>` (checked in local/fleet/registry-gate.mjs).
+ */
+export function registryTokenPassword(key: Buffer, expiresAt: number): string {
+  return `${expiresAt}.${createHmac('sha256', key).update(String(expiresAt)).digest('base64url')}`;
+}
 
 interface ImageId {
   imageTag?: string;
@@ -35,12 +58,18 @@ export class EcrStandIn {
   readonly registryAddress: string;
   private readonly username: string;
   private readonly password: string;
+  private readonly tokenKey: Buffer | undefined;
+  private readonly tokenLifetimeSeconds: number;
   private readonly pushes = new Map<string, Date>();
 
   constructor(
-    options: RegistryOptions,
+    options: EcrOptions,
     readonly accountId = '000000000000',
   ) {
+    this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? TOKEN_LIFETIME_SECONDS;
+    if (!(this.tokenLifetimeSeconds > 0))
+      throw new Error(`tokenLifetimeSeconds must be positive, not ${options.tokenLifetimeSeconds}`);
+    this.tokenKey = options.tokenKey;
     this.registry = new RegistryClient(options);
     this.registryAddress = options.address;
     this.username = options.username ?? '';
@@ -79,8 +108,14 @@ export class EcrStandIn {
           );
         }
       }
-      const token = Buffer.from(`${this.username}:${this.password}`).toString('base64');
-      const expiresAt = epochSeconds(new Date(Date.now() + TOKEN_LIFETIME_MS));
+      // Whole seconds, at least the lifetime from now: the gate compares the token's own expiresAt.
+      const expires = Math.ceil(Date.now() / 1000 + this.tokenLifetimeSeconds);
+      const credentials =
+        this.tokenKey === undefined
+          ? `${this.username}:${this.password}`
+          : `AWS:${registryTokenPassword(this.tokenKey, expires)}`;
+      const token = Buffer.from(credentials).toString('base64');
+      const expiresAt = epochSeconds(new Date(expires * 1000));
       return {
         authorizationData: (registryIds ?? [this.accountId]).map(() => ({
           authorizationToken: token,

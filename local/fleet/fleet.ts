@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engine, initSwarm, prometheusUrl, startEngine, startPrometheus } from './cluster.js';
@@ -21,7 +21,13 @@ import {
   removeNetwork,
 } from './network.js';
 import { preflight } from './preflight.js';
-import { eventsUrl, type RegistryCredentials, startRegistry } from './registry.js';
+import {
+  eventsUrl,
+  type RegistryCredentials,
+  registryAnswers,
+  startRegistry,
+  tokenKeyFile,
+} from './registry.js';
 import {
   alive,
   FleetError,
@@ -49,6 +55,11 @@ export interface FleetStatus {
     url: string;
     username: string;
     password: string;
+    /**
+     * The HMAC key (file, mode 0600) of the ECR tokens the registry's gate accepts until they
+     * expire: user AWS, password `<expiresAt>.<mac>` (see registryTokenPassword in local/aws/ecr.ts).
+     */
+    tokenKeyFile: string;
     eventsUrl: string;
     healthy: boolean;
   };
@@ -130,7 +141,7 @@ export async function up(
   const state: FleetState = {
     options: o,
     credentials: registry.credentials,
-    pids: [registry.pid, ...clusterPids.flat()],
+    pids: [...registry.pids, ...clusterPids.flat()],
     createdAt: new Date().toISOString(),
   };
   await writeFile(stateFile(o), JSON.stringify(state, null, 2), { mode: 0o600 });
@@ -188,9 +199,13 @@ export async function status(partial: Partial<FleetOptions> = {}): Promise<Fleet
     Array.from({ length: opts.clusters }, (_, i) => clusterStatus(clusterLayout(opts, i + 1))),
   );
   const registryUrl = `http://${r.address}:${r.port}`;
-  const registryHealthy = await fetch(`${registryUrl}/v2/`, { signal: AbortSignal.timeout(3000) })
-    .then((res) => res.status === 401)
-    .catch(() => false);
+  // The gate and the registry behind it both answer (a fleet from before the gate, with no token
+  // key, is rebuilt).
+  const registryHealthy =
+    (await access(tokenKeyFile(r)).then(
+      () => true,
+      () => false,
+    )) && (await registryAnswers(`${registryUrl}/v2/`, state.credentials).catch(() => false));
   const t = tlsFiles(opts.stateDir);
   return {
     name: opts.name,
@@ -203,6 +218,7 @@ export async function status(partial: Partial<FleetOptions> = {}): Promise<Fleet
       url: registryUrl,
       username: state.credentials.username,
       password: state.credentials.password,
+      tokenKeyFile: tokenKeyFile(r),
       eventsUrl: eventsUrl(opts, r),
       healthy: registryHealthy,
     },

@@ -7,6 +7,7 @@ import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { type ParameterTier, type ParameterType, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { type Credentials, signedFetch } from '../apigw/client.js';
 import { type HttpApi, startHttpApi } from '../apigw/http-api.js';
+import type { EcrOptions } from '../aws/ecr.js';
 import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
 import { DEPLOYER_METRICS_PORT } from '../fleet/cluster.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
@@ -40,6 +41,8 @@ export interface LocalRuntimeOptions {
   engine?: WorkflowEngineOptions;
   /** Edits the stack's model before the twin is built from it (tests: a role without a statement, a shorter timeout). */
   editModel?: (model: StackModel) => void;
+  /** How long the ECR stand-in's authorization tokens last, in seconds (default 12 hours, as on ECR). */
+  ecrTokenSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -81,6 +84,15 @@ export interface LocalRuntime {
     caller: Credentials | undefined,
     body?: unknown,
   ): Promise<{ status: number; body: Record<string, unknown> }>;
+  /**
+   * Delivers one scheduled event of a scheduled rule of the model now (`registry-auth` names the
+   * stack's `trigger-registry-auth-…`; see LocalEventBus.fireSchedule), through the same path as its
+   * timer and the pattern rules: the target's resource policy, its retry policy. Resolves with the
+   * target function's result (an array of results for a rule with several targets); rejects with
+   * the error its delivery ended on.
+   */
+  fireSchedule(ruleNameOrSuffix: string): Promise<unknown>;
+  /** Stops everything it started; the scheduled rules' timers with the event bus. */
   stop(): Promise<void>;
 }
 
@@ -122,8 +134,9 @@ function permitted(model: StackModel, functionName: string, principal: string, s
  * - the state machine's rendered definition on aws-local-stepfunctions, each Task invoking the
  *   function its ARN names;
  * - the model's rules on a local event bus: registry pushes arrive as ECR events, execution status
- *   changes as Step Functions events, each delivered to the rule's target function with its retry
- *   policy.
+ *   changes as Step Functions events, and a scheduled rule sends AWS's "Scheduled Event" on its
+ *   timer (`fireSchedule` sends one now), each delivered to the rule's target function with its
+ *   retry policy.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? (() => {});
@@ -184,6 +197,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const host = new URL(fleet.registry.eventsUrl).hostname;
   // The deployer's own metrics (Powertools EMF in the functions' logs), where the fleet's Prometheus scrapes them.
   const deployerMetrics = await startMetricsServer({ host, port: DEPLOYER_METRICS_PORT });
+  // ECR tokens the registry's gate accepts until they expire, as ECR's.
+  const ecrRegistry: EcrOptions = {
+    address: fleet.registry.address,
+    username: fleet.registry.username,
+    password: fleet.registry.password,
+    tokenKey: await readFile(fleet.registry.tokenKeyFile),
+    tokenLifetimeSeconds: options.ecrTokenSeconds,
+  };
   const aws = await startAwsStandIn({
     iam: { principals: [operator, ...functionPrincipals.values()] },
     // The managers carry the tag the deployer's StartSession policy names.
@@ -195,11 +216,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     region: REGION,
     accountId: ACCOUNT,
     knownTargets: fleet.clusters.map((c) => c.target),
-    registry: {
-      address: fleet.registry.address,
-      username: fleet.registry.username,
-      password: fleet.registry.password,
-    },
+    registry: ecrRegistry,
   });
   const clientConfig = {
     endpoint: aws.endpoint,
@@ -320,23 +337,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     );
   aws.setSfnBackend(engine);
 
-  // The rules: the model's patterns, each target the function its ARN names, invoked
-  // asynchronously as EventBridge invokes Lambda targets, with the target's retry policy.
+  // The rules: the model's patterns and schedules (a scheduled rule's "Scheduled Event" on a timer
+  // from now), each target the function its ARN names, invoked asynchronously as EventBridge
+  // invokes Lambda targets, with the target's retry policy.
   const bus = new LocalEventBus({ region: REGION, accountId: ACCOUNT });
   for (const rule of model.rules) {
     bus.putRule({
       name: rule.name,
-      pattern: rule.pattern,
+      ...(rule.pattern === undefined ? {} : { pattern: rule.pattern }),
+      ...(rule.schedule === undefined ? {} : { schedule: rule.schedule }),
       targets: rule.targets.map(
         (t): EventBusTarget => ({
           id: t.arn,
           deliver: async (event) => {
             // EventBridge invokes a Lambda target under the function's resource policy.
             const fn = functionByArn(t.arn);
-            const ruleArn = `arn:aws:events:${REGION}:${ACCOUNT}:rule/${rule.name}`;
+            const ruleArn = bus.ruleArn(rule.name);
             if (!permitted(model, fn.name, 'events.amazonaws.com', ruleArn))
               throw new Error(`${fn.name} does not permit events.amazonaws.com from ${ruleArn} to invoke it`);
-            await fn.invoke(event, { requestId: String(event.id) });
+            return fn.invoke(event, { requestId: String(event.id) });
           },
           ...(t.retryPolicy
             ? {
@@ -447,6 +466,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
       return { status: res.status, body: JSON.parse(res.text || '{}') as Record<string, unknown> };
+    },
+    async fireSchedule(ruleNameOrSuffix) {
+      const results = await bus.fireSchedule(ruleNameOrSuffix);
+      return results.length === 1 ? results[0] : results;
     },
     async stop() {
       await api.close();

@@ -72,15 +72,28 @@ const functions = await Promise.all(
 );
 
 const sm = single('aws:sfn/stateMachine:StateMachine');
+// A rule has an event pattern, a schedule expression, or both (PutRule needs one of them).
 const rulesByName = new Map(
-  ofType('aws:cloudwatch/eventRule:EventRule').map((r) => [
-    String(r.state.name),
-    {
-      name: String(r.state.name),
-      pattern: JSON.parse(String(r.inputs.eventPattern)) as Record<string, unknown>,
-      targets: [] as StackModel['rules'][number]['targets'],
-    },
-  ]),
+  ofType('aws:cloudwatch/eventRule:EventRule').map((r): [string, StackModel['rules'][number]] => {
+    const name = String(r.state.name);
+    const { eventPattern, scheduleExpression } = r.inputs as {
+      eventPattern?: unknown;
+      scheduleExpression?: unknown;
+    };
+    if (eventPattern == null && scheduleExpression == null)
+      throw new Error(`rule ${r.name} has neither an event pattern nor a schedule expression`);
+    return [
+      name,
+      {
+        name,
+        ...(eventPattern == null
+          ? {}
+          : { pattern: JSON.parse(String(eventPattern)) as Record<string, unknown> }),
+        ...(scheduleExpression == null ? {} : { schedule: String(scheduleExpression) }),
+        targets: [],
+      },
+    ];
+  }),
 );
 for (const t of ofType('aws:cloudwatch/eventTarget:EventTarget')) {
   const rule = rulesByName.get(String(t.inputs.rule));

@@ -2,8 +2,9 @@
  * The stack's model: what the Pulumi program of infra/ declares, read by running the program under
  * Pulumi's mocks (local/twin/model-main.ts, in a child process since mocks are process-wide). The
  * local twin is built from this and nothing else: the functions (bundle, environment, timeout,
- * memory, role policy), the state machine (rendered definition, role), the rules (patterns, targets,
- * retry policy, dead-letter queue), the API routes, the topic, the table and the parameters.
+ * memory, role policy), the state machine (rendered definition, role), the rules (patterns or
+ * schedules, targets, retry policy, dead-letter queue), the API routes, the topic, the table and the
+ * parameters.
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -42,9 +43,13 @@ export interface ModelRuleTarget {
   deadLetterArn?: string;
 }
 
+/** An EventBridge rule: an event pattern, a schedule, or (as PutRule allows) both. */
 export interface ModelRule {
   name: string;
-  pattern: Record<string, unknown>;
+  /** The rule's event pattern (`eventPattern`); absent for a rule that only runs on a schedule. */
+  pattern?: Record<string, unknown>;
+  /** The rule's schedule expression (`scheduleExpression`), e.g. `rate(6 hours)`. */
+  schedule?: string;
   targets: ModelRuleTarget[];
 }
 

@@ -314,6 +314,19 @@ describe('a release through the whole workflow', () => {
     const output = JSON.parse(execution?.output ?? '{}');
     expect(output).toMatchObject({ outcome: 'succeeded', deployed: ['c1', 'c2', 'c3'] });
     expect(output.analysis).toMatch(/^analysis Successful/);
+    // The drift is in the execution's report of each cluster before the change, and in an alert
+    expect(
+      output.before.map((b: { cluster: string; drift?: string[] }) => [b.cluster, b.drift ?? []]),
+    ).toEqual([
+      ['c1', []],
+      ['c2', ['env']],
+      ['c3', []],
+    ]);
+    // The plan carries where each secret comes from and at which version, never its value
+    expect(output.deployment.spec.secrets.map((x: { source: unknown }) => x.source)).toEqual([
+      { parameter: '/app/web/db-password', version: '3' },
+      { parameter: '/app/web/api-key', version: '1' },
+    ]);
     const transitions = alerts(rt, good.digest)
       .filter((a) => JSON.stringify(a).includes(output.deployment.id))
       .map((a) => a.transition);

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Functions } from '../../infra/components/functions.js';
+import { hourlyRate, Trigger } from '../../infra/components/trigger.js';
 import { ComponentArgsError } from '../../infra/components/util.js';
 import { parseStackConfig, type RawStackConfig, StackConfigError } from '../../infra/config.js';
 import { baseConfig, clusters, TLS_C2, webPolicy } from './fixtures.js';
@@ -62,6 +63,25 @@ describe('the functions component', () => {
       });
     expect(make).toThrow(ComponentArgsError);
     expect(make).toThrow(/no bundle for acquire-lock, analyze, .* run `npm run build`/);
+    expect(recording.resources).toEqual([]);
+  });
+});
+
+describe('the trigger component', () => {
+  it('refuses a refresh interval at or over the 12-hour ECR token lifetime, before creating anything', () => {
+    for (const hours of [0, 12, 1.5]) {
+      const make = () =>
+        new Trigger('t', {
+          repositories: ['demo'],
+          stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:s',
+          startDeployment: {} as never,
+          reapExecution: {} as never,
+          refreshRegistryAuth: {} as never,
+          registryAuthRefreshHours: hours,
+        });
+      expect(make, String(hours)).toThrow(ComponentArgsError);
+      expect(make, String(hours)).toThrow(/Trigger: registryAuthRefreshHours: whole hours from 1 to 11/);
+    }
     expect(recording.resources).toEqual([]);
   });
 });
@@ -143,6 +163,31 @@ describe('parseStackConfig', () => {
     expect(parse({ clusters: withOther })).toThrow(
       /clusters\[1\]: field engine.tlsParameter: engineTls.c2 creates/,
     );
+  });
+
+  it('refreshes registry credentials every 6 hours by default, and takes 1 to 11 whole hours', () => {
+    expect(parse({})().registryAuthRefreshHours).toBe(6);
+    expect(parse({ registryAuthRefreshHours: 1 })().registryAuthRefreshHours).toBe(1);
+    expect(parse({ registryAuthRefreshHours: 11 })().registryAuthRefreshHours).toBe(11);
+    // `pulumi config set registryAuthRefreshHours 8` holds the text "8".
+    expect(parse({ registryAuthRefreshHours: '8' })().registryAuthRefreshHours).toBe(8);
+    for (const bad of [0, 12, 24, 2.5, -1, 'six']) {
+      expect(parse({ registryAuthRefreshHours: bad }), String(bad)).toThrow(StackConfigError);
+      expect(parse({ registryAuthRefreshHours: bad }), String(bad)).toThrow(
+        /stack config swarm-deployer:registryAuthRefreshHours: field \(root\): /,
+      );
+    }
+    // The message says why the bound is 11: ECR's token lifetime.
+    expect(parse({ registryAuthRefreshHours: 12 })).toThrow(
+      /registryAuthRefreshHours: field \(root\): whole hours from 1 to 11 \(an ECR token lasts 12 hours/,
+    );
+  });
+
+  it('writes the schedule as EventBridge accepts it: a singular unit for 1, plural above', () => {
+    expect(hourlyRate(1)).toBe('rate(1 hour)');
+    expect(hourlyRate(6)).toBe('rate(6 hours)');
+    expect(() => hourlyRate(0)).toThrow(RangeError);
+    expect(() => hourlyRate(1.5)).toThrow(RangeError);
   });
 
   it('refuses bad alerts, API principals, retention and demo fleet settings, naming each', () => {

@@ -24,6 +24,8 @@ const recording = installMocks({
   ],
   demoFleet: { clusters: ['demo1', 'demo2'] },
   instanceTag: { key: 'deployer', value: 'demo' },
+  // This stack also sets the refresh interval (the program test keeps the default).
+  registryAuthRefreshHours: 1,
 });
 let program: typeof import('../../infra/index.js');
 
@@ -128,5 +130,12 @@ describe('demo fleet', () => {
     );
     const sessions = policy.Statement.find((s: { Sid: string }) => s.Sid === 'SessionsOnTaggedManagers');
     expect(sessions.Condition.StringEquals).toEqual({ 'ssm:resourceTag/deployer': 'demo' });
+  });
+});
+
+describe('registryAuthRefreshHours', () => {
+  it('sets the schedule of the registry credential refresh (singular unit for one hour)', () => {
+    const rule = one(recording, 'aws:cloudwatch/eventRule:EventRule', 'trigger-registry-auth');
+    expect(rule.inputs.scheduleExpression).toBe('rate(1 hour)');
   });
 });

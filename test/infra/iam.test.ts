@@ -551,6 +551,84 @@ describe.each(HANDLERS)('%s', (h) => {
   });
 });
 
+describe('refresh-registry-auth (scheduled: fresh ECR credentials for every deployed service)', () => {
+  const h: HandlerName = 'refresh-registry-auth';
+  const policy = policyFor(h, CTX);
+  const param = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
+  const repository = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/shop/web`;
+  const instance = `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`;
+
+  it('holds exactly its ports’ actions: config, the lock, the engines, the registry credential', () => {
+    // StartSession is in two statements (the tagged managers, the documents): the set of actions.
+    expect([...new Set(actionsOf(policy))].sort()).toEqual(
+      [
+        'dynamodb:GetItem', // record: lockHolder
+        'ssm:GetParametersByPath', // config
+        'kms:Decrypt', // config (SecureString), engine TLS material
+        'ssm:StartSession', // engines: the tunnel
+        'ssm:ResumeSession',
+        'ssm:TerminateSession',
+        'ssmmessages:OpenDataChannel',
+        'ssm:GetParameter', // engines: the TLS parameter
+        'ecr:GetAuthorizationToken', // registryAuth
+        'ecr:BatchGetImage', // the engine pulls with this role's token
+        'ecr:GetDownloadUrlForLayer',
+      ].sort(),
+    );
+  });
+
+  it('is allowed what a refresh calls, on the real resources', async () => {
+    for (const r of [
+      { action: 'dynamodb:GetItem', resource: CTX.tableArn },
+      { action: 'ssm:GetParametersByPath', resource: param('/deployer/clusters') },
+      { action: 'ssm:GetParametersByPath', resource: param('/deployer/services') },
+      { action: 'ssm:GetParameter', resource: param('/deployer/tls/prod-eu') },
+      {
+        action: 'kms:Decrypt',
+        resource: CTX.kmsKeyArn as string,
+        context: { 'kms:ViaService': `ssm.${REGION}.amazonaws.com` },
+      },
+      { action: 'ssm:StartSession', resource: instance, context: tagged },
+      {
+        action: 'ssm:StartSession',
+        resource: `arn:aws:ssm:${REGION}::document/AWS-StartPortForwardingSession`,
+      },
+      { action: 'ssmmessages:OpenDataChannel', resource: '*' },
+      { action: 'ecr:GetAuthorizationToken', resource: '*' },
+      { action: 'ecr:BatchGetImage', resource: repository },
+      { action: 'ecr:GetDownloadUrlForLayer', resource: repository },
+    ])
+      expect(await simulate(policy, h, r), `${r.action} on ${r.resource}`).toBe('Allowed');
+  });
+
+  it('is denied writing the record, starting executions, alerts and what a deployment reads', async () => {
+    for (const r of [
+      { action: 'dynamodb:PutItem', resource: CTX.tableArn },
+      { action: 'dynamodb:UpdateItem', resource: CTX.tableArn },
+      { action: 'dynamodb:DeleteItem', resource: CTX.tableArn },
+      { action: 'dynamodb:Query', resource: CTX.tableArn },
+      { action: 'states:StartExecution', resource: CTX.stateMachineArn },
+      { action: 'states:SendTaskSuccess', resource: '*' },
+      { action: 'sns:Publish', resource: CTX.topicArn },
+      { action: 'ecr:DescribeImages', resource: repository },
+      { action: 'ssm:DescribeParameters', resource: '*' },
+      { action: 'ssm:GetParameter', resource: param('/shop/db-password') },
+      { action: 'secretsmanager:GetSecretValue', resource: SHOP_API_KEY },
+      { action: 'secretsmanager:GetSecretValue', resource: CTX.secretArns[0] as string },
+      { action: 'aps:QueryMetrics', resource: CTX.prometheusWorkspaceArns?.[0] as string },
+      // Beyond the table: it reads the configuration, never writes it.
+      { action: 'ssm:PutParameter', resource: param('/deployer/services/web') },
+      { action: 'ecr:PutImage', resource: repository },
+      {
+        action: 'ssm:StartSession',
+        resource: instance,
+        context: { 'ssm:SessionDocumentAccessCheck': 'true' },
+      },
+    ])
+      expect(await simulate(policy, h, r), `${r.action} on ${r.resource}`).not.toBe('Allowed');
+  });
+});
+
 describe('policyFor', () => {
   it('refuses a context with a wildcard or an empty value', () => {
     expect(() => policyFor('plan', { ...CTX, repositories: ['*'] })).toThrow(/wildcard/);
@@ -733,7 +811,7 @@ describe("the service policies' secrets and configs (spec sources)", () => {
 describe('stateMachinePolicy', () => {
   const fn = (name: string, account = ACCOUNT) => `arn:aws:lambda:${REGION}:${account}:function:${name}`;
   const functions = HANDLERS.filter(
-    (h) => h !== 'api' && h !== 'start-deployment' && h !== 'reap-execution',
+    (h) => !['api', 'start-deployment', 'reap-execution', 'refresh-registry-auth'].includes(h),
   ).map((h) => fn(roleOf(h)));
   const policy = stateMachinePolicy(functions);
   const asStateMachine = async (action: string, resource: string) => {

@@ -98,6 +98,8 @@ describe('functions', () => {
   it('matches each function timeout to the Task state that calls it', () => {
     expect(fnFor('preflight-cluster').inputs.timeout).toBe(120);
     expect(fnFor('api').inputs.timeout).toBe(29);
+    // Not a workflow step: one scheduled run walks every policy's clusters.
+    expect(fnFor('refresh-registry-auth').inputs.timeout).toBe(900);
   });
 
   it('keeps each function log for the configured retention', () => {
@@ -243,12 +245,39 @@ describe('trigger', () => {
     expect(matchesPattern(pattern, push({}, { source: 'custom.ecr' }))).toBe(false);
   });
 
-  it('targets StartDeployment and ReapExecution with retries and the dead-letter queue', () => {
+  it('schedules the registry credential refresh every 6 hours by default, with no event pattern', () => {
+    const schedule = rule('trigger-registry-auth');
+    expect(schedule.inputs.scheduleExpression).toBe('rate(6 hours)');
+    expect(schedule.inputs.eventPattern).toBeUndefined();
+    expect(schedule.inputs.description).toMatch(/12-hour/);
+    for (const name of ['trigger-push', 'trigger-reaper'])
+      expect(rule(name).inputs.scheduleExpression).toBeUndefined();
+    // Its target is the function, invocable by EventBridge from this rule only.
+    expect(target('trigger-registry-auth').inputs).toMatchObject({
+      rule: schedule.state.name,
+      arn: fnArn('refresh-registry-auth'),
+    });
+    expect(one(recording, 'aws:lambda/permission:Permission', 'trigger-registry-auth').inputs).toEqual(
+      expect.objectContaining({
+        action: 'lambda:InvokeFunction',
+        principal: 'events.amazonaws.com',
+        function: fnArn('refresh-registry-auth'),
+        sourceArn: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${schedule.state.name}`,
+      }),
+    );
+    expect(schedule.state.arn).toBe(`arn:aws:events:${REGION}:${ACCOUNT}:rule/${schedule.state.name}`);
+    // No other rule may invoke it, and it is invoked by no other permission.
+    const permissions = ofType(recording, 'aws:lambda/permission:Permission').map((p) => p.inputs);
+    expect(permissions.filter((p) => p.function === fnArn('refresh-registry-auth'))).toHaveLength(1);
+  });
+
+  it('targets StartDeployment, ReapExecution and RefreshRegistryAuth with retries and the dead-letter queue', () => {
     const dlq = one(recording, 'aws:sqs/queue:Queue', 'trigger-dlq');
     expect(dlq.inputs.messageRetentionSeconds).toBe(1_209_600);
     for (const [kind, h] of [
       ['push', 'start-deployment'],
       ['reaper', 'reap-execution'],
+      ['registry-auth', 'refresh-registry-auth'],
     ] as const) {
       const t = target(`trigger-${kind}`).inputs;
       expect(t.rule).toBe(rule(`trigger-${kind}`).state.name);
@@ -271,7 +300,11 @@ describe('trigger', () => {
         Resource: dlq.state.arn,
         Condition: {
           ArnEquals: {
-            'aws:SourceArn': [rule('trigger-push').state.arn, rule('trigger-reaper').state.arn].sort(),
+            'aws:SourceArn': [
+              rule('trigger-push').state.arn,
+              rule('trigger-reaper').state.arn,
+              rule('trigger-registry-auth').state.arn,
+            ].sort(),
           },
         },
       }),

@@ -197,6 +197,11 @@ export const servicePolicySchema = z
      * is rollback); default: the same as update.
      */
     rollbackConfig: z.optional(updateConfigSchema),
+    /**
+     * The oldest engine the service runs on (e.g. "23.0.0" for a feature it needs): preflight refuses
+     * a cluster whose engine is older than this or than the cluster's own minimum.
+     */
+    minEngineVersion: z.optional(z.string().check(z.regex(/^\d+(\.\d+)*$/))),
     /** What the service needs besides its image: environment, resources, networks, secrets, … */
     spec: z.optional(serviceSpecSchema),
     /** Most clusters of a wave changed at once (Map MaxConcurrency). */

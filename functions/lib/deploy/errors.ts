@@ -109,3 +109,12 @@ export class SecretSourceError extends DeployerError {
   override readonly name = 'SecretSourceError';
   readonly retryable = false;
 }
+
+/**
+ * The scheduled refresh of stored registry credentials failed on some clusters (named). Not a
+ * workflow error: the next scheduled run tries again.
+ */
+export class RegistryAuthRefreshError extends DeployerError {
+  override readonly name = 'RegistryAuthRefreshError';
+  readonly retryable = false;
+}

@@ -13,6 +13,7 @@ import { type Config, invalidPolicyFor } from '../config/store.js';
 import type { ContentReader } from '../secrets/source.js';
 import type { EcrRegistry } from '../swarm/registry-auth.js';
 import type { UpdatePolicy } from '../swarm/types.js';
+import { laterVersion } from '../swarm/version.js';
 import { InvalidEventError, SecretSourceError } from './errors.js';
 import { type ParsedEvent, parseEvent } from './event.js';
 import { claimsOperatorRequest, operatorRequestSchema } from './request.js';
@@ -144,7 +145,8 @@ export function deploymentId(policy: string, tag: string, digest: string): strin
   return `${head}-${short}`;
 }
 
-const planned = (c: ClusterConfig): PlannedCluster => ({
+/** A cluster of the configuration as a plan carries it. */
+export const planned = (c: ClusterConfig): PlannedCluster => ({
   name: c.name,
   region: c.region,
   target: c.target,
@@ -290,7 +292,13 @@ async function deployPlan(
   signal?: AbortSignal,
 ): Promise<Plan> {
   const { repository, tag, digest, registry } = image;
-  const cluster = (name: string) => planned(config.clusters.get(name) as ClusterConfig);
+  const cluster = (name: string) => {
+    const c = planned(config.clusters.get(name) as ClusterConfig);
+    // The policy may need a newer engine than the cluster's own minimum: preflight checks the later.
+    return policy.minEngineVersion
+      ? { ...c, minEngineVersion: laterVersion(c.minEngineVersion, policy.minEngineVersion) }
+      : c;
+  };
   const waves: Wave[] = (
     policy.waves ?? [{ name: 'all', clusters: policy.clusters, bakeSeconds: 0, maxFailures: 0 }]
   ).map((w) => ({

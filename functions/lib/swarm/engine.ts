@@ -7,6 +7,7 @@ import {
   ImagePullError,
   OperationAbortedError,
 } from './errors.js';
+import { compareVersions } from './version.js';
 
 /**
  * How to reach one manager's Engine API: a Unix socket (the local harness), or host/port with an
@@ -41,21 +42,7 @@ export interface Request {
   allow404?: boolean;
 }
 
-/** Compares dotted versions numerically ("1.41" vs "1.9"; "20.10.24+dfsg1" vs "24.0"). */
-export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) =>
-    v
-      .split(/[+-]/)[0]
-      ?.split('.')
-      .map((p) => Number.parseInt(p, 10) || 0) ?? [];
-  const pa = parse(a);
-  const pb = parse(b);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
-}
+export { compareVersions } from './version.js';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',

@@ -498,6 +498,8 @@ export async function rollback(
   engine: Engine,
   snap: Snapshot,
   signal?: AbortSignal,
+  /** Fresh credentials for the snapshot's image (Swarm stores them for the tasks it schedules later). */
+  registryAuth?: string,
 ): Promise<RollbackResult> {
   let restored = false;
   for (let attempt = 0; ; attempt++) {
@@ -505,7 +507,7 @@ export async function rollback(
     if (sameSpec(live.Spec, snap.spec)) break;
     try {
       // Rollback wins over whatever happened since: the snapshot is the truth we promised to restore.
-      await updateService(engine, live, snap.spec, undefined, signal);
+      await updateService(engine, live, snap.spec, registryAuth, signal);
       restored = true;
       break;
     } catch (err) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { type EventPattern, matchesPattern, parsePattern } from './pattern.js';
+import { parseScheduleExpression, type Schedule, scheduledEvent } from './schedule.js';
 
 /** An event as EventBridge delivers it to a target (the default target input: the whole event). */
 export interface EventBridgeEvent<Detail = unknown> {
@@ -17,19 +18,40 @@ export interface EventBridgeEvent<Detail = unknown> {
 
 export interface EventBusTarget {
   id: string;
-  /** Receives the whole event; a throw (or rejection) is a failed delivery, retried per the policy. */
+  /**
+   * Receives the whole event; a throw (or rejection) is a failed delivery, retried per the policy.
+   * What it returns is the delivery's result (`fireSchedule` hands it back).
+   */
   deliver(event: EventBridgeEvent): unknown;
   /** Like the target's RetryPolicy; the bus's `retry` option when absent. */
   retryPolicy?: Partial<RetryPolicy>;
 }
 
+/**
+ * A rule, as PutRule takes it: an event pattern, a schedule, or both (then it fires on matching
+ * events and on its schedule); at least one.
+ */
 export interface EventBusRule {
   name: string;
   /** An event pattern (object or JSON text), validated when the rule is put. */
-  pattern: EventPattern | string;
+  pattern?: EventPattern | string;
+  /**
+   * A schedule expression (`rate(5 minutes)`; `cron(...)` is refused for now), validated when the
+   * rule is put: the targets get a "Scheduled Event" every period, from the rule's creation.
+   */
+  schedule?: string;
   targets: EventBusTarget[];
   state?: 'ENABLED' | 'DISABLED';
 }
+
+/** How one delivery ended: the target's result, or the error it went to the dead-letter list with. */
+type DeliveryOutcome = { ok: true; result: unknown } | { ok: false; error: unknown };
+
+/** setTimeout's longest wait (about 24.8 days); a longer period is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Pulumi's auto-naming suffix of a physical name (`trigger-registry-auth-1a2b3c4`). */
+const AUTO_NAME_SUFFIX = /-[0-9a-f]{7}$/;
 
 export interface RetryPolicy {
   /** Retries after the first attempt (AWS: 0–185, default 185). */
@@ -105,9 +127,11 @@ export class LocalEventBus {
   readonly region: string;
   readonly accountId: string;
   readonly deadLetters: DeadLetter[] = [];
-  private readonly rules = new Map<string, EventBusRule & { parsed: EventPattern }>();
+  private readonly rules = new Map<string, EventBusRule & { parsed?: EventPattern; every?: Schedule }>();
+  /** The pending timer of each scheduled rule, by rule name. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly retry: RetryPolicy;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   /** Back-off waits in progress: each clears its timer and wakes its delivery. */
   private readonly sleepers = new Set<() => void>();
   private closed = false;
@@ -130,14 +154,51 @@ export class LocalEventBus {
     return `arn:aws:events:${this.region}:${this.accountId}:rule/${bus}${name}`;
   }
 
-  /** PutRule + PutTargets. @throws InvalidEventPatternError */
+  /**
+   * PutRule + PutTargets. A scheduled rule starts its schedule now (replacing a rule of that name
+   * restarts it).
+   * @throws InvalidEventPatternError, ScheduleExpressionError, or EventBusError ValidationException
+   *   for a rule with neither a pattern nor a schedule, or a schedule on a bus other than the default
+   */
   putRule(rule: EventBusRule): void {
-    const parsed = parsePattern(rule.pattern);
-    this.rules.set(rule.name, { ...rule, parsed });
+    if (rule.pattern === undefined && rule.schedule === undefined)
+      throw new EventBusError(
+        'ValidationException',
+        'Parameter(s) EventPattern or ScheduleExpression must be specified.',
+      );
+    if (rule.schedule !== undefined && this.name !== 'default')
+      throw new EventBusError(
+        'ValidationException',
+        'ScheduleExpression is supported only on the default event bus.',
+      );
+    const parsed = rule.pattern === undefined ? undefined : parsePattern(rule.pattern);
+    const every = rule.schedule === undefined ? undefined : parseScheduleExpression(rule.schedule);
+    this.stopSchedule(rule.name);
+    this.rules.set(rule.name, { ...rule, ...(parsed ? { parsed } : {}), ...(every ? { every } : {}) });
+    if (every && !this.closed) this.arm(rule.name, every.everyMs, Date.now() + every.everyMs);
   }
 
   removeRule(name: string): void {
+    this.stopSchedule(name);
     this.rules.delete(name);
+  }
+
+  /**
+   * Delivers one scheduled event of a scheduled rule now, as its schedule would (each target with its
+   * retry policy; the schedule itself runs on), and resolves with each target's result, in order.
+   * `ruleNameOrSuffix` is the rule's name, or the end of it after a dash, with or without Pulumi's
+   * auto-naming suffix (`registry-auth` for `trigger-registry-auth-1a2b3c4`).
+   * @throws Error when no scheduled rule (or more than one) has that name, the rule is disabled or the
+   *   bus closed; rejects with a target's error when its delivery ended on the dead-letter list
+   */
+  async fireSchedule(ruleNameOrSuffix: string): Promise<unknown[]> {
+    if (this.closed) throw new Error(`the event bus ${this.name} is closed`);
+    const rule = this.scheduledRule(ruleNameOrSuffix);
+    if (rule.state === 'DISABLED')
+      throw new Error(`rule ${rule.name} is disabled: its schedule does not fire`);
+    const outcomes = await this.fire(rule);
+    for (const o of outcomes) if (!o.ok) throw o.error;
+    return outcomes.map((o) => (o as { result: unknown }).result);
   }
 
   /**
@@ -184,17 +245,89 @@ export class LocalEventBus {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stops accepting and retrying: deliveries waiting for a retry are dropped; running ones finish. */
+  /**
+   * Stops accepting, retrying and scheduling: every schedule's timer is cleared, deliveries waiting
+   * for a retry are dropped; running ones finish.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    for (const name of [...this.timers.keys()]) this.stopSchedule(name);
     for (const wake of [...this.sleepers]) wake();
     await this.idle();
+  }
+
+  /** The scheduled rule `ruleNameOrSuffix` names (see fireSchedule). */
+  private scheduledRule(ruleNameOrSuffix: string): EventBusRule & { every?: Schedule } {
+    const scheduled = [...this.rules.values()].filter((r) => r.every);
+    const exact = this.rules.get(ruleNameOrSuffix);
+    if (exact?.every) return exact;
+    if (exact) throw new Error(`rule ${ruleNameOrSuffix} has no schedule`);
+    const found = scheduled.filter((r) =>
+      [r.name, r.name.replace(AUTO_NAME_SUFFIX, '')].some(
+        (n) => n === ruleNameOrSuffix || n.endsWith(`-${ruleNameOrSuffix}`),
+      ),
+    );
+    const names = (rules: EventBusRule[]) => rules.map((r) => r.name).join(', ') || 'none';
+    if (found.length !== 1)
+      throw new Error(
+        found.length === 0
+          ? `no scheduled rule is named ${ruleNameOrSuffix} (scheduled rules: ${names(scheduled)})`
+          : `${ruleNameOrSuffix} names several scheduled rules: ${names(found)}`,
+      );
+    return found[0] as EventBusRule & { every: Schedule };
+  }
+
+  /**
+   * Waits for a scheduled rule's next event, due at `dueAt`, then fires it and waits for the one
+   * after (a period it slept through, the process stopped, is skipped rather than caught up on).
+   */
+  private arm(name: string, everyMs: number, dueAt: number): void {
+    const timer = setTimeout(
+      () => {
+        if (this.closed || this.timers.get(name) !== timer) return;
+        const now = Date.now();
+        if (now < dueAt) {
+          this.arm(name, everyMs, dueAt);
+          return;
+        }
+        this.arm(name, everyMs, dueAt + everyMs * Math.max(1, Math.ceil((now - dueAt) / everyMs)));
+        const rule = this.rules.get(name);
+        // A failed delivery is on the dead-letter list (and reported), as for a matched event.
+        if (rule && rule.state !== 'DISABLED') void this.fire(rule);
+      },
+      Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS),
+    );
+    // The bus's timers alone do not keep a process alive; close() clears them.
+    timer.unref();
+    this.timers.set(name, timer);
+  }
+
+  private stopSchedule(name: string): void {
+    clearTimeout(this.timers.get(name));
+    this.timers.delete(name);
+  }
+
+  /** One scheduled event of `rule`, to each of its targets. */
+  private fire(rule: EventBusRule): Promise<DeliveryOutcome[]> {
+    const event = scheduledEvent({
+      arn: this.ruleArn(rule.name),
+      account: this.accountId,
+      region: this.region,
+    });
+    return Promise.all(
+      rule.targets.map((target) => {
+        const delivery = this.deliver(rule, target, event);
+        this.inFlight.add(delivery);
+        void delivery.finally(() => this.inFlight.delete(delivery));
+        return delivery;
+      }),
+    );
   }
 
   private dispatch(event: EventBridgeEvent): void {
     if (this.closed) return;
     for (const rule of this.rules.values()) {
-      if (rule.state === 'DISABLED' || !matchesPattern(rule.parsed, event)) continue;
+      if (rule.state === 'DISABLED' || !rule.parsed || !matchesPattern(rule.parsed, event)) continue;
       for (const target of rule.targets) {
         const delivery = this.deliver(rule, target, event);
         this.inFlight.add(delivery);
@@ -203,7 +336,11 @@ export class LocalEventBus {
     }
   }
 
-  private async deliver(rule: EventBusRule, target: EventBusTarget, event: EventBridgeEvent): Promise<void> {
+  private async deliver(
+    rule: EventBusRule,
+    target: EventBusTarget,
+    event: EventBridgeEvent,
+  ): Promise<DeliveryOutcome> {
     const policy = { ...this.retry, ...target.retryPolicy };
     const firstAttempt = Date.now();
     // Delivery is asynchronous: PutEvents (or the emitting service) has its answer first.
@@ -212,8 +349,7 @@ export class LocalEventBus {
       let error: unknown;
       try {
         // Each target gets its own copy, as each AWS target gets its own request.
-        await target.deliver(structuredClone(event));
-        return;
+        return { ok: true, result: await target.deliver(structuredClone(event)) };
       } catch (err) {
         error = err;
       }
@@ -241,7 +377,7 @@ export class LocalEventBus {
           },
           error,
         });
-        return;
+        return { ok: false, error };
       }
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -252,7 +388,7 @@ export class LocalEventBus {
         const timer = setTimeout(wake, delay);
         this.sleepers.add(wake);
       });
-      if (this.closed) return;
+      if (this.closed) return { ok: false, error };
     }
   }
 }

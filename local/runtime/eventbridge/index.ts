@@ -12,4 +12,10 @@ export {
   type RetryPolicy,
 } from './bus.js';
 export { type EventPattern, InvalidEventPatternError, matchesPattern, parsePattern } from './pattern.js';
+export {
+  parseScheduleExpression,
+  type Schedule,
+  ScheduleExpressionError,
+  scheduledEvent,
+} from './schedule.js';
 export { stepFunctionsTarget } from './targets.js';

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   BatchGetImageCommand,
   DescribeImagesCommand,
@@ -10,6 +11,7 @@ import {
   ServerException,
 } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EcrOptions, EcrStandIn, registryTokenPassword } from '../../../local/aws/ecr.js';
 import { type AwsStandIn, startAwsStandIn } from '../../../local/aws/server.js';
 import { type Clients, caught, clients, FakeRegistry, imageManifest, MEDIA } from './harness.js';
 
@@ -252,6 +254,83 @@ describe('GetAuthorizationToken', () => {
     const expires = data?.expiresAt?.getTime() ?? 0;
     expect(expires - before).toBeGreaterThan(11.9 * 3600_000);
     expect(expires - before).toBeLessThan(12.1 * 3600_000);
+  });
+
+  describe('with the registry gate key', () => {
+    const key = randomBytes(32);
+
+    /** A stand-in minting tokens with `key`; `run` gets its clients. */
+    async function withStandIn(extra: Partial<EcrOptions>, run: (c: Clients) => Promise<void>) {
+      const options: EcrOptions = {
+        address: registry.address,
+        username: registry.username,
+        password: registry.password,
+        tokenKey: key,
+        ...extra,
+      };
+      const standInWithKey = await startAwsStandIn({ registry: options });
+      const c = clients(standInWithKey.endpoint);
+      try {
+        await run(c);
+      } finally {
+        c.destroy();
+        await standInWithKey.stop();
+      }
+    }
+
+    const decode = (token: string | undefined) => Buffer.from(token ?? '', 'base64').toString('utf8');
+
+    it('mints AWS:<expiresAt>.<mac> lasting 12 hours, expiresAt as in the token', async () => {
+      await withStandIn({}, async (c) => {
+        const before = Date.now();
+
+        const result = await c.ecr.send(new GetAuthorizationTokenCommand({}));
+
+        const [data] = result.authorizationData ?? [];
+        const m = /^AWS:(\d+)\.([A-Za-z0-9_-]+)$/.exec(decode(data?.authorizationToken));
+        expect(m).not.toBeNull();
+        const expiresAt = Number(m?.[1]);
+        expect(m?.[2]).toBe(createHmac('sha256', key).update(String(expiresAt)).digest('base64url'));
+        expect(data?.expiresAt?.getTime()).toBe(expiresAt * 1000);
+        expect(expiresAt * 1000 - before).toBeGreaterThanOrEqual(12 * 3600_000);
+        expect(expiresAt * 1000 - before).toBeLessThan(12 * 3600_000 + 2000);
+        expect(data?.proxyEndpoint).toBe(`http://${registry.address}`);
+      });
+    });
+
+    it('mints tokens of the lifetime asked for, one per registry id', async () => {
+      await withStandIn({ tokenLifetimeSeconds: 20 }, async (c) => {
+        const before = Date.now();
+
+        const result = await c.ecr.send(
+          new GetAuthorizationTokenCommand({ registryIds: ['000000000000', '111122223333'] }),
+        );
+
+        expect(result.authorizationData).toHaveLength(2);
+        for (const data of result.authorizationData ?? []) {
+          const [, password] = decode(data.authorizationToken).split(':');
+          const expiresAt = Number(password?.split('.')[0]);
+          expect(password).toBe(registryTokenPassword(key, expiresAt));
+          expect(data.expiresAt?.getTime()).toBe(expiresAt * 1000);
+          expect(expiresAt * 1000 - before).toBeGreaterThanOrEqual(20_000);
+          expect(expiresAt * 1000 - before).toBeLessThan(22_000);
+        }
+      });
+    });
+
+    it('signs the expiry with the key: another key or another expiry gives another MAC', () => {
+      const password = registryTokenPassword(key, 1_900_000_000);
+
+      expect(password).toMatch(/^1900000000\.[A-Za-z0-9_-]{43}$/);
+      expect(registryTokenPassword(randomBytes(32), 1_900_000_000)).not.toBe(password);
+      expect(registryTokenPassword(key, 1_900_000_001).split('.')[1]).not.toBe(password.split('.')[1]);
+    });
+
+    it('refuses a lifetime that is not positive', () => {
+      expect(() => new EcrStandIn({ address: registry.address, tokenLifetimeSeconds: 0 })).toThrow(
+        /tokenLifetimeSeconds must be positive/,
+      );
+    });
   });
 });
 

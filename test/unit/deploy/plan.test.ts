@@ -293,3 +293,107 @@ describe('planning against ECR in the account and region of the push', () => {
     }
   });
 });
+
+describe('planning what a service needs besides its image', () => {
+  const withSpec = (over: Record<string, unknown> = {}) =>
+    policy({
+      spec: {
+        env: { A: '1' },
+        secrets: [
+          { name: 'db-password', source: { parameter: '/app/db' } },
+          { name: 'token', source: { secretsManager: 'app/token' } },
+        ],
+        configs: [
+          { name: 'app.conf', source: { inline: 'x=1' } },
+          { name: 'flags', source: { parameter: '/app/flags' } },
+        ],
+      },
+      rollbackConfig: { parallelism: 2 },
+      ...over,
+    });
+  const versions: Record<string, string> = { '/app/db': '7', 'app/token': 'v-uuid-1', '/app/flags': '2' };
+  const sources = {
+    versionOf: async (ref: { parameter: string } | { secretsManager: string }) => {
+      const key = 'parameter' in ref ? ref.parameter : ref.secretsManager;
+      const v = versions[key];
+      if (v === undefined)
+        throw Object.assign(new Error(`${key} does not exist`), { name: 'SecretNotFoundError' });
+      return v;
+    },
+  };
+
+  it('pins every secret and config source to its current version, and carries no value', async () => {
+    // Act
+    const plan = await planDeployment(event({}), config([withSpec()]), catalog(DIGEST), NOW, { sources });
+    // Assess
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+    expect(plan.deployment.spec).toEqual({
+      env: { A: '1' },
+      secrets: [
+        {
+          name: 'db-password',
+          source: { parameter: '/app/db', version: '7' },
+          uid: '0',
+          gid: '0',
+          mode: 0o444,
+        },
+        {
+          name: 'token',
+          source: { secretsManager: 'app/token', version: 'v-uuid-1' },
+          uid: '0',
+          gid: '0',
+          mode: 0o444,
+        },
+      ],
+      configs: [
+        { name: 'app.conf', source: { inline: 'x=1' }, uid: '0', gid: '0', mode: 0o444 },
+        { name: 'flags', source: { parameter: '/app/flags', version: '2' }, uid: '0', gid: '0', mode: 0o444 },
+      ],
+    });
+    expect(plan.deployment.rollbackConfig).toMatchObject({ parallelism: 2, order: 'stop-first' });
+  });
+
+  it('refuses a source that does not exist, naming the policy field and the source', async () => {
+    // Prepare
+    const missing = withSpec({
+      spec: { secrets: [{ name: 'gone', source: { parameter: '/app/gone' } }] },
+    });
+    // Act / Assess
+    await expect(
+      planDeployment(event({}), config([missing]), catalog(DIGEST), NOW, { sources }),
+    ).rejects.toMatchObject({
+      name: 'SecretSourceError',
+      message: 'policy "web" spec.secrets[0].source (gone): /app/gone does not exist',
+    });
+  });
+
+  it('lets a source that did not answer be retried (SecretUnavailableError passes through)', async () => {
+    const flaky = {
+      versionOf: async () => {
+        throw Object.assign(new Error('throttled'), { name: 'SecretUnavailableError' });
+      },
+    };
+    await expect(
+      planDeployment(event({}), config([withSpec()]), catalog(DIGEST), NOW, { sources: flaky }),
+    ).rejects.toMatchObject({ name: 'SecretUnavailableError' });
+  });
+
+  it("raises each cluster's minimum engine version to the policy's when that is later", async () => {
+    const plan = await planDeployment(
+      event({}),
+      config([policy({ minEngineVersion: '24.0' })]),
+      catalog(DIGEST),
+      NOW,
+    );
+    if (plan.outcome !== 'deploy') throw new Error(plan.reason);
+    expect(plan.clusters.map((c) => c.minEngineVersion)).toEqual(['24.0', '24.0']);
+    const older = await planDeployment(
+      event({}),
+      config([policy({ minEngineVersion: '19.3' })]),
+      catalog(DIGEST),
+      NOW,
+    );
+    if (older.outcome !== 'deploy') throw new Error(older.reason);
+    expect(older.clusters.map((c) => c.minEngineVersion)).toEqual(['20.10.0', '20.10.0']);
+  });
+});

@@ -30,7 +30,7 @@ export async function listTouchedStep(
  * @throws ChangeInFlightError, ClusterUnreachableError, RecordError, …
  */
 export async function rollbackStep(
-  deps: Pick<StepDeps, 'engines' | 'record' | 'now'>,
+  deps: Pick<StepDeps, 'engines' | 'record' | 'now' | 'registryAuth'>,
   input: ClusterInput & { progressDeadlineSeconds: number },
   signal?: AbortSignal,
 ): Promise<ChangeResult> {
@@ -45,8 +45,9 @@ export async function rollbackStep(
     );
   }
   const snap = await storedSnapshot(deps, d, cluster.name, signal);
+  const registryAuth = await deps.registryAuth.headerFor(snap.image, signal);
   await onCluster(deps, d, cluster, signal, async (engine) => {
-    await rollback(engine, snap, signal);
+    await rollback(engine, snap, signal, registryAuth);
     // The secret and config versions this deployment made go too: the restored spec does not use them.
     await removeObjectsOf(
       engine,
