@@ -70,7 +70,7 @@ export function policy(over: Record<string, unknown> = {}) {
 /** Starts the local twin with one policy (the fleet is the shared one, already up). */
 export async function startRuntime(
   servicePolicy: Record<string, unknown> = policy(),
-  options: Pick<LocalRuntimeOptions, 'editModel'> = {},
+  options: Pick<LocalRuntimeOptions, 'editModel' | 'ecrTokenSeconds'> = {},
 ): Promise<LocalRuntime> {
   const { status } = await import('../../local/fleet/fleet.js');
   const f = await status();

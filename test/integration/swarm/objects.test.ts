@@ -116,7 +116,7 @@ describe('secrets, configs and networks on a real engine', () => {
   afterAll(async () => {
     await removeServiceQuietly(docker, SERVICE);
     await cleanSecrets();
-    for (const n of ['ob-net', 'ob-bridge'])
+    for (const n of ['ob-net', 'ob-bridge', 'ob-secure'])
       await docker
         .getNetwork(n)
         .remove()
@@ -300,6 +300,15 @@ describe('secrets, configs and networks on a real engine', () => {
         deploymentId: 'd-1',
       }),
     ).rejects.toMatchObject({ name: 'NetworkMismatchError', message: expect.stringMatching(/unencrypted/) });
+    // An encrypted overlay is made with the driver option the engine reads (IPsec between nodes)
+    const secure = await ensureNetwork(engine, {
+      name: 'ob-secure',
+      driver: 'overlay',
+      encrypted: true,
+      attachable: false,
+      deploymentId: 'd-1',
+    });
+    expect((await docker.getNetwork(secure.id).inspect()).Options).toHaveProperty('encrypted');
   });
 
   it('refuses in preflight a network driver the engine does not have', async () => {
