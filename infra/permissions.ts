@@ -158,6 +158,20 @@ const SERVICE_CONTENT: readonly Grant[] = [
   },
 ];
 
+/** config/store.ts loadConfig: the clusters and service policies under the prefix. */
+const CONFIG: readonly Grant[] = [
+  {
+    actions: ['ssm:GetParametersByPath'],
+    on: 'parameters',
+    why: 'config/store.ts loadConfig (<prefix>/clusters, <prefix>/services, WithDecryption)',
+  },
+  {
+    actions: ['kms:Decrypt'],
+    on: 'key',
+    why: 'WithDecryption of SecureString configuration (customer-managed key only)',
+  },
+];
+
 /** onCluster() after withEngine: reached (DeleteItem) or unreachableSince (UpdateItem). */
 const ON_CLUSTER_RECORD = ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'] as const;
 
@@ -318,16 +332,7 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   ],
   plan: [
     table(['dynamodb:PutItem'], 'plan.ts planStep (notePush)'),
-    {
-      actions: ['ssm:GetParametersByPath'],
-      on: 'parameters',
-      why: 'config/store.ts loadConfig (<prefix>/clusters, <prefix>/services, WithDecryption)',
-    },
-    {
-      actions: ['kms:Decrypt'],
-      on: 'key',
-      why: 'WithDecryption of SecureString configuration (customer-managed key only)',
-    },
+    ...CONFIG,
     {
       // Not ssm:GetParameter on the service parameters: it returns a String parameter's value,
       // and a SecureString's decrypted under the AWS-managed key (IAM cannot condition on
@@ -384,16 +389,7 @@ export const FUNCTION_PERMISSIONS: Record<HandlerName, readonly Grant[]> = {
   ],
   'refresh-registry-auth': [
     table(['dynamodb:GetItem'], 'deploy/refresh.ts refreshRegistryAuth (lockHolder: skips a held service)'),
-    {
-      actions: ['ssm:GetParametersByPath'],
-      on: 'parameters',
-      why: 'config/store.ts loadConfig (<prefix>/clusters, <prefix>/services, WithDecryption)',
-    },
-    {
-      actions: ['kms:Decrypt'],
-      on: 'key',
-      why: 'WithDecryption of SecureString configuration (customer-managed key only)',
-    },
+    ...CONFIG,
     // The service's unchanged spec re-sent (updateService) with a fresh X-Registry-Auth.
     ...REGISTRY_AUTH_FOR_ENGINE,
     ...ENGINE,

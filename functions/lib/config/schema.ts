@@ -125,24 +125,14 @@ const updateConfigSchema = z.strictObject({
   order: z._default(z.enum(['stop-first', 'start-first']), 'stop-first'),
 });
 
-export const updatePolicySchema = z._default(
-  z.strictObject({
-    parallelism: z._default(z.number().check(z.int(), z.gte(0)), 1),
-    delaySeconds: z._default(z.number().check(z.gte(0)), 0),
-    monitorSeconds: z._default(z.number().check(z.gte(0)), 5),
-    failureAction: z._default(z.enum(['pause', 'continue', 'rollback']), 'pause'),
-    maxFailureRatio: z._default(z.number().check(z.gte(0), z.lte(1)), 0),
-    order: z._default(z.enum(['stop-first', 'start-first']), 'stop-first'),
-  }),
-  {
-    parallelism: 1,
-    delaySeconds: 0,
-    monitorSeconds: 5,
-    failureAction: 'pause',
-    maxFailureRatio: 0,
-    order: 'stop-first',
-  },
-);
+export const updatePolicySchema = z._default(updateConfigSchema, {
+  parallelism: 1,
+  delaySeconds: 0,
+  monitorSeconds: 5,
+  failureAction: 'pause',
+  maxFailureRatio: 0,
+  order: 'stop-first',
+});
 
 export const waveSchema = z.strictObject({
   name,
