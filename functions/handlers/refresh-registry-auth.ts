@@ -3,8 +3,8 @@ import { config, engines, record, registryAuth } from '../lib/deps.js';
 import { stepHandler } from '../lib/handler.js';
 import * as z from '../lib/zod.js';
 
-/** EventBridge's scheduled event; nothing in it is used but its presence. */
-const input = z.object({ 'detail-type': z.optional(z.string()) });
+/** EventBridge's scheduled event (nothing in it is used but what it is). */
+const input = z.object({ 'detail-type': z.literal('Scheduled Event'), source: z.literal('aws.events') });
 
 /**
  * RefreshRegistryAuth (on a schedule, not a workflow step): gives every deployed service fresh

@@ -26,6 +26,7 @@ export const DOCKER_STEPS = new Set([
   'deploy-canary',
   'preflight-cluster',
   'promote-cluster',
+  'refresh-registry-auth',
   'remove-canary',
   'rollback-cluster',
 ]);
