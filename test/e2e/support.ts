@@ -48,7 +48,7 @@ export function policy(over: Record<string, unknown> = {}) {
           interval: '5s',
           window: '20s',
           count: 3,
-          initialDelay: '20s',
+          initialDelay: '10s',
           failureLimit: 0,
           inconclusiveLimit: 2,
         },
