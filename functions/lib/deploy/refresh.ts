@@ -1,7 +1,7 @@
 import { withEngine } from '../clusters/connect.js';
 import type { Engine } from '../swarm/engine.js';
 import { apiStatus } from '../swarm/engine.js';
-import { canaryName, inspectService, LABELS } from '../swarm/operations.js';
+import { canaryName, inspectService, LABELS, updateService } from '../swarm/operations.js';
 import { RegistryAuthRefreshError } from './errors.js';
 import { planned } from './plan.js';
 import type { StepDeps } from './steps/context.js';
@@ -37,14 +37,7 @@ async function refreshOne(
     const auth = await header(live.Spec.TaskTemplate.ContainerSpec.Image);
     if (!auth) return `no registry credentials for ${live.Spec.TaskTemplate.ContainerSpec.Image}`;
     try {
-      await engine.request({
-        method: 'POST',
-        path: `/services/${live.ID}/update`,
-        query: { version: live.Version.Index },
-        body: live.Spec,
-        registryAuth: auth,
-        signal,
-      });
+      await updateService(engine, live, live.Spec, auth, signal);
     } catch (err) {
       // Changed in between (a deployment took it over): that change carried fresh credentials.
       if (/out of sequence/.test(apiStatus(err).engineMessage)) return 'changed while refreshing';

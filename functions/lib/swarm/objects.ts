@@ -190,25 +190,37 @@ export interface RemovedObjects {
   kept: string[];
 }
 
-async function removeAll(
+/**
+ * Removes the service's secrets and configs that carry `labels` (beside the service's own), except
+ * those `keep` references. One still used by a service is kept, with its name in `kept`.
+ */
+async function removeObjects(
   engine: Engine,
-  kind: ObjectKind,
-  objects: SwarmObject[],
+  input: { service: string; keep: Set<string>; labels: string[] },
   signal: AbortSignal | undefined,
-  out: RemovedObjects,
-) {
-  for (const o of objects) {
-    try {
-      await engine.request({ method: 'DELETE', path: `${path(kind)}/${o.ID}`, signal });
-      out.removed.push(o.Spec.Name);
-    } catch (err) {
-      const { statusCode } = apiStatus(err);
-      if (statusCode === 404) continue;
-      // In use by a service (the engine answers 400 or 409 with the services' names).
-      if (statusCode === 400 || statusCode === 409) out.kept.push(o.Spec.Name);
-      else throw err;
+): Promise<RemovedObjects> {
+  const out: RemovedObjects = { removed: [], kept: [] };
+  for (const kind of ['secret', 'config'] as const) {
+    const found = await listObjects(
+      engine,
+      kind,
+      { label: [`${OBJECT_LABELS.of}=${input.service}`, ...input.labels] },
+      signal,
+    );
+    for (const o of found.filter((x) => !input.keep.has(x.ID))) {
+      try {
+        await engine.request({ method: 'DELETE', path: `${path(kind)}/${o.ID}`, signal });
+        out.removed.push(o.Spec.Name);
+      } catch (err) {
+        const { statusCode } = apiStatus(err);
+        if (statusCode === 404) continue;
+        // In use by a service (the engine answers 400 or 409 with the services' names).
+        if (statusCode === 400 || statusCode === 409) out.kept.push(o.Spec.Name);
+        else throw err;
+      }
     }
   }
+  return out;
 }
 
 /**
@@ -216,28 +228,16 @@ async function removeAll(
  * (the restored spec): the rollback's clean-up. Idempotent.
  * @throws EngineUnreachableError, EngineApiError
  */
-export async function removeObjectsOf(
+export function removeObjectsOf(
   engine: Engine,
   input: { service: string; deploymentId: string; keep: Set<string> },
   signal?: AbortSignal,
 ): Promise<RemovedObjects> {
-  const out: RemovedObjects = { removed: [], kept: [] };
-  for (const kind of ['secret', 'config'] as const) {
-    const mine = await listObjects(
-      engine,
-      kind,
-      { label: [`${OBJECT_LABELS.of}=${input.service}`, `${LABELS.deployment}=${input.deploymentId}`] },
-      signal,
-    );
-    await removeAll(
-      engine,
-      kind,
-      mine.filter((o) => !input.keep.has(o.ID)),
-      signal,
-      out,
-    );
-  }
-  return out;
+  return removeObjects(
+    engine,
+    { service: input.service, keep: input.keep, labels: [`${LABELS.deployment}=${input.deploymentId}`] },
+    signal,
+  );
 }
 
 /**
@@ -245,21 +245,10 @@ export async function removeObjectsOf(
  * not reference: after a success, the old versions go. One still used elsewhere is kept.
  * @throws EngineUnreachableError, EngineApiError
  */
-export async function pruneObjects(
+export function pruneObjects(
   engine: Engine,
   input: { service: string; keep: Set<string> },
   signal?: AbortSignal,
 ): Promise<RemovedObjects> {
-  const out: RemovedObjects = { removed: [], kept: [] };
-  for (const kind of ['secret', 'config'] as const) {
-    const all = await listObjects(engine, kind, { label: [`${OBJECT_LABELS.of}=${input.service}`] }, signal);
-    await removeAll(
-      engine,
-      kind,
-      all.filter((o) => !input.keep.has(o.ID)),
-      signal,
-      out,
-    );
-  }
-  return out;
+  return removeObjects(engine, { ...input, labels: [] }, signal);
 }

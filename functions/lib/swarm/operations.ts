@@ -340,7 +340,8 @@ function isCanaryAsWanted(live: Service, want: ServiceSpec): boolean {
   );
 }
 
-async function updateService(
+/** Sends `spec` as the service's new spec at its live version, with registry credentials when given. */
+export async function updateService(
   engine: Engine,
   live: Service,
   spec: ServiceSpec,
@@ -707,7 +708,7 @@ async function lastLogLine(
 }
 
 /** Docker's log stream without a TTY: 8-byte frame headers (stream, 0, 0, 0, uint32 BE size). */
-function demultiplex(buf: Buffer): string {
+export function demultiplex(buf: Buffer): string {
   let out = '';
   let i = 0;
   while (i + 8 <= buf.length && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {

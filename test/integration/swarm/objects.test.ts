@@ -9,7 +9,13 @@ import {
   referencedObjects,
   removeObjectsOf,
 } from '../../../functions/lib/swarm/objects.js';
-import { preflight, promote, rollback, snapshot } from '../../../functions/lib/swarm/operations.js';
+import {
+  demultiplex,
+  preflight,
+  promote,
+  rollback,
+  snapshot,
+} from '../../../functions/lib/swarm/operations.js';
 import {
   contentVersion,
   driftedParts,
@@ -61,14 +67,7 @@ async function readInTask(docker: Docker, file: string): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   // The exec stream is multiplexed (8-byte headers per frame) without a TTY.
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const size = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + size).toString('utf8');
-    i += 8 + size;
-  }
-  return out;
+  return demultiplex(Buffer.concat(chunks));
 }
 
 describe('secrets, configs and networks on a real engine', () => {

@@ -21,7 +21,7 @@ export async function preflightStep(
   signal?: AbortSignal,
 ) {
   const { deployment: d, cluster } = input;
-  const result = await onCluster(deps, d, cluster, signal, async (engine) => {
+  const { pre, snap } = await onCluster(deps, d, cluster, signal, async (engine) => {
     const pre = await preflight(
       engine,
       {
@@ -34,7 +34,6 @@ export async function preflightStep(
     const snap = await deps.record.saveSnapshot(d.id, await snapshot(engine, d.service, signal), signal);
     return { pre, snap };
   });
-  const { pre, snap } = result;
   const deployed = await deps.record.deployedSpec(d.service, cluster.name, signal);
   const drift = deployed ? driftedParts(deployed.parts, specParts(snap.spec)) : [];
   if (drift.length > 0) {
