@@ -4,8 +4,8 @@
 // One file per handler, holding only what that handler reaches, keeps cold starts small. esbuild's
 // metafile of each bundle (which inputs it holds, and how many bytes each) is written to
 // dist/meta/<handler>.json, outside the directory that is shipped.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -92,6 +92,56 @@ const withoutSideEffects = {
   },
 };
 
+// Each AWS SDK client registers a class for every error its service models (SSM: 141, about 45 KB
+// minified with their schemas), so that a response's error code becomes an instance of that class.
+// Without a registration the client throws its service's base exception (SSMServiceException, …)
+// with `name` set to the error code, the message, $metadata and $fault, and the response's fields
+// copied on (@aws-sdk/core ProtocolLib getErrorSchemaOrThrowBaseException and
+// decorateServiceException); the SDK's retry strategy tells throttling and transient errors by
+// that name. The deployer tells errors apart by name only (`err.name === 'ParameterNotFound'`,
+// never instanceof an SDK error class: test/bundles checks the sources for it), so the bundles keep
+// only the base exception's registration and drop the modelled error classes.
+const sdkErrorsByName = {
+  name: 'sdk-errors-by-name',
+  setup(b) {
+    b.onLoad(
+      { filter: /[\\/]@aws-sdk[\\/]client-[a-z0-9-]+[\\/]dist-es[\\/]schemas[\\/]schemas_0\.js$/ },
+      async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        const kept = source.replace(/^\w+_registry\.registerError\((?!\w+ServiceException\$)[^;]*;\n/gm, '');
+        return { contents: kept, loader: 'js' };
+      },
+    );
+  },
+};
+
+// Smithy's HTTP protocols load the event-stream serde with import() when an operation streams
+// events (HttpProtocol loadEventStreamCapability); none of the operations the deployer calls (SSM,
+// DynamoDB, SNS, Secrets Manager, ECR, Step Functions) does, so the bundles carry a module that
+// says so instead of the serde (about 15 KB). `ws` is reached through its lib/websocket.js (the
+// client the SSM tunnel uses, with the permessage-deflate, receiver and sender it requires) rather
+// than its index, which adds the server and the stream wrapper.
+const withoutUnusedTransports = {
+  name: 'without-unused-transports',
+  setup(b) {
+    b.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: args.path, namespace: 'no-event-streams' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'no-event-streams' }, () => ({
+      loader: 'js',
+      contents: `const unsupported = () => { throw new Error('event streams are not bundled: no operation the deployer calls streams events'); };
+export const EventStreamSerde = unsupported;
+export const eventStreamSerdeProvider = unsupported;`,
+    }));
+    b.onResolve({ filter: /^ws$/ }, async (args) => {
+      if (!/[\\/]functions[\\/]lib[\\/]/.test(args.importer)) return undefined;
+      const index = await b.resolve('ws', { kind: 'require-call', resolveDir: args.resolveDir });
+      if (index.errors.length > 0) return { errors: index.errors };
+      return { path: join(dirname(index.path), 'lib', 'websocket.js'), sideEffects: false };
+    });
+  },
+};
+
 // An ESM bundle has no require, __filename or __dirname; the CommonJS dependencies it carries use
 // all three (dockerode resolves its .proto files from __dirname when it loads).
 const banner = [
@@ -122,7 +172,7 @@ for (const entry of entries) {
     sourcesContent: false,
     metafile: true,
     banner: { js: banner },
-    plugins: [stubUnused, withoutSideEffects, envCredentialsOnly],
+    plugins: [stubUnused, withoutSideEffects, envCredentialsOnly, sdkErrorsByName, withoutUnusedTransports],
     logLevel: 'warning',
   });
   await writeFile(join(root, 'dist', 'meta', `${name}.json`), JSON.stringify(result.metafile));

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ import {
   stagedBundle,
 } from './support.js';
 
+const ROOT = new URL('../../', import.meta.url).pathname;
 const names = handlerNames();
 const dockerFree = names.filter((n) => !DOCKER_STEPS.has(n));
 /** Inputs no bundle may carry: the ssh2 stack (stubbed) and BuildKit's gRPC (stubbed). */
@@ -121,6 +122,36 @@ describe('what the bundles carry', () => {
   });
 });
 
+describe('what the bundles leave out', () => {
+  it('no source tells an AWS error by its class, which the bundles do not carry (build.mjs sdkErrorsByName)', () => {
+    // Arrange: every value the deployer's sources import from an AWS SDK client package.
+    const sources = readdirSync(join(ROOT, 'functions'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(ROOT, 'functions', f));
+    const imported: string[] = [];
+    for (const file of sources) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-[a-z0-9-]+'/g))
+        for (const name of (m[1] ?? '').split(','))
+          if (name.trim() !== '' && !name.trim().startsWith('type ')) imported.push(name.trim());
+    }
+    // Assert: clients, commands and waiters only; an error class imported to compare with instanceof
+    // would never match in a bundle.
+    expect(imported.length).toBeGreaterThan(10);
+    expect(imported.filter((n) => !/(Client|Command)$|^waitUntil/.test(n))).toEqual([]);
+  });
+
+  it.each(names)('%s: no modelled AWS error classes and no event-stream serde', (name) => {
+    // Act
+    const inputs = Object.keys(bundleInputs(name));
+    // Assert
+    expect(inputs.filter((p) => /@aws-sdk\/client-[a-z0-9-]+\/dist-es\/models\/errors\.js$/.test(p))).toEqual(
+      [],
+    );
+    expect(inputs.filter((p) => p.includes('@smithy/core/dist-es/submodules/event-streams/'))).toEqual([]);
+  });
+});
+
 describe('each bundle loads in a fresh Node 22 and rejects an invalid event', () => {
   it.each(names.filter((n) => !NOT_STEPS.has(n) && !ANY_EVENT.has(n)))(
     '%s: InvalidInputError, before any network',
@@ -214,6 +245,43 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
         stateMachineArn: bundleEnv.STATE_MACHINE_ARN,
         name: 'event-not-a-push',
       });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('start-deployment: AWS errors are told by name in the bundle (modelled error classes are not carried)', async () => {
+    // Arrange: Step Functions throttles the first call, then says the execution already exists.
+    let calls = 0;
+    const server = createServer((req, res) => {
+      req.resume().on('end', () => {
+        calls += 1;
+        const [status, type, message] =
+          calls === 1
+            ? [400, 'ThrottlingException', 'Rate exceeded']
+            : [400, 'ExecutionAlreadyExists', 'Execution Already Exists: event-dup'];
+        res.writeHead(status, {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amzn-requestid': `r${calls}`,
+        });
+        res.end(JSON.stringify({ __type: `com.amazonaws.swf.service.v2.model#${type}`, message }));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Act
+      const { outcome, stderr } = await runBundle(
+        'start-deployment',
+        { id: 'dup' },
+        { AWS_ENDPOINT_URL: endpoint },
+      );
+      // Assert: the SDK retried the throttled call (by its name), and the step read the refusal by its
+      // name as "one deployment already started", not as a failure.
+      expect(stderr).toBe('');
+      expect(calls).toBe(2);
+      expect(outcome).toMatchObject({ ok: true, value: { started: false, name: 'event-dup' } });
     } finally {
       server.close();
     }
