@@ -19,6 +19,7 @@ PACKAGES=(
   iproute2 iptables util-linux  # namespaces, veth pairs, NAT rules, nsenter and unshare
   ca-certificates openssl socat # TLS material for the fleet, TCP sinks of the benchmarks
   tmux                          # the real terminal of the `deployer watch` test
+  shellcheck                    # the infra tests check the demo fleet's user data with it
 )
 
 usage() {

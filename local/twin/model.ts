@@ -7,11 +7,32 @@
  * parameters.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import type { PolicyDocument } from '../../infra/permissions.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The Node.js arguments infra/Pulumi.yaml gives the program (`runtime.options.nodeargs`, which
+ * Pulumi's Node.js language host passes to node before its run wrapper; with `typescript: false` it
+ * registers no TypeScript loader of its own). The model is read with exactly these, so the loader a
+ * `pulumi up` would use is the one every twin run exercises.
+ * @throws Error naming the file when the project file has no nodejs runtime with nodeargs
+ */
+export function programNodeArgs(file = join(ROOT, 'infra', 'Pulumi.yaml')): string[] {
+  const project = parse(readFileSync(file, 'utf8')) as {
+    runtime?: { name?: string; options?: { typescript?: boolean; nodeargs?: string } };
+  };
+  const options = project.runtime?.options;
+  if (project.runtime?.name !== 'nodejs' || typeof options?.nodeargs !== 'string')
+    throw new Error(`${file}: runtime must be nodejs with options.nodeargs (the loader of index.ts)`);
+  if (options.typescript !== false)
+    throw new Error(`${file}: runtime.options.typescript must be false (TypeScript 7 has no compiler API)`);
+  return options.nodeargs.split(/\s+/).filter((a) => a !== '');
+}
 
 export interface ModelRole {
   name: string;
@@ -99,7 +120,7 @@ export interface ModelOptions {
 export async function loadStackModel(options: ModelOptions): Promise<StackModel> {
   const child = spawn(
     join(ROOT, 'node_modules', '.bin', 'node'),
-    ['--import', 'tsx', join(ROOT, 'local', 'twin', 'model-main.ts')],
+    [...programNodeArgs(), join(ROOT, 'local', 'twin', 'model-main.ts')],
     { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stdout = '';

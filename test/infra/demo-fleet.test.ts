@@ -2,6 +2,7 @@
  * The optional demo fleet: instances reached only through Session Manager (no ingress, IMDSv2,
  * the deployer's instance tag), Docker's API on loopback only, and cluster entries the handlers accept.
  */
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clusterSchema, servicePolicySchema } from '../../functions/lib/config/schema.js';
 import { AL2023_ARM64_AMI_PARAMETER } from '../../infra/components/demo-fleet.js';
@@ -98,6 +99,24 @@ describe('demo fleet', () => {
       expect(script).toMatch(/^docker swarm init /m);
       expect(script).toContain('--web.listen-address=127.0.0.1:9090');
       expect(script).toContain(`"replacement": "${i.name.replace('demo-', '')}"`);
+    }
+  });
+
+  it('has user data that bash parses and ShellCheck passes (it cannot boot here: no EC2)', () => {
+    for (const i of instances()) {
+      const script: string = i.inputs.userData;
+      expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+      // Parsed only (-n): the script is never run on this machine, it would reconfigure it.
+      const parsed = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
+      expect(parsed.stderr).toBe('');
+      expect(parsed.status).toBe(0);
+      const checked = spawnSync('shellcheck', ['--shell=bash', '--severity=warning', '--format=gcc', '-'], {
+        input: script,
+        encoding: 'utf8',
+      });
+      expect(checked.error).toBeUndefined();
+      expect(checked.stdout).toBe('');
+      expect(checked.status).toBe(0);
     }
   });
 

@@ -14,7 +14,7 @@ import { REQUIRED_PROGRAMS } from '../../../local/fleet/preflight.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = join(ROOT, 'local', 'setup.sh');
 
-/** What the set-up installs, in its order: the packages .ci/run installed, and tmux. */
+/** What the set-up installs, in its order: the packages .ci/run installed, tmux and shellcheck. */
 const PACKAGES = [
   'docker.io',
   'containerd',
@@ -29,6 +29,7 @@ const PACKAGES = [
   'openssl',
   'socat',
   'tmux',
+  'shellcheck',
 ];
 const INSTALLED = 'install ok installed';
 
@@ -178,7 +179,7 @@ describe('local/setup.sh --dry-run', () => {
     const out = run(s, ['--dry-run'], { uid: 1000 });
     expect(out.code).toBe(0);
     expect(wouldInstall(out.stdout)).toEqual([]);
-    expect(out.stdout).toMatch(/the 13 Debian packages are installed/);
+    expect(out.stdout).toMatch(/the 14 Debian packages are installed/);
     expect(out.stdout).toMatch(/node_modules is up to date with package-lock.json/);
   });
 
@@ -227,7 +228,7 @@ describe('local/setup.sh', () => {
     for (let i = 0; i < 2; i++) {
       const out = run(s, []);
       expect(out.code).toBe(0);
-      expect(out.stdout).toMatch(/the 13 Debian packages are installed/);
+      expect(out.stdout).toMatch(/the 14 Debian packages are installed/);
       expect(out.stdout.trimEnd().split('\n').at(-1)).toBe('setup: ready. Next: npm run demo');
     }
     expect(await calls(s)).toEqual([]);
