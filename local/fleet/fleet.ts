@@ -117,6 +117,12 @@ export async function up(
     if (await repair(o, current, log)) return status(o);
     log(`fleet ${o.name} is not healthy: rebuilding it`);
   }
+  // A fleet of another size is this fleet's: take all of it down (its clusters beyond the new count
+  // too) before its addresses are counted as somebody else's.
+  if (previous && previous.options.clusters !== o.clusters) {
+    log(`fleet ${o.name} has ${previous.options.clusters} cluster(s): rebuilding it with ${o.clusters}`);
+    await down({ ...o, clusters: previous.options.clusters });
+  }
   await checkConflicts(o);
   await down(o);
 
