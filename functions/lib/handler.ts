@@ -17,11 +17,13 @@ export class InvalidInputError extends DeployerError {
 /**
  * How long before the Lambda's deadline middy aborts a step's signal and answers with its
  * TimeoutError. The answer waits (up to TIMEOUT_CLEANUP_MS) for the step to unwind, so that the SSM
- * tunnel it opened ends its session instead of being frozen with the container. The tunnel's close
- * path (teardown in functions/lib/ssm/tunnel.ts, started by the aborted signal and awaited by
- * withEngine / withPrometheus) is bounded: the TerminateSession flag is flushed to the agent (at
- * most 1 s), then the TerminateSession call (aborted after 5 s) runs beside the websocket's close
- * (forced after 1 s); at most 6 s, typically one round trip and one API call, well under a second.
+ * tunnels it was using end their sessions instead of being frozen with the container (tunnels idle
+ * in the container's pool stay open). The tunnel's close path (the pool closes the tunnels an
+ * aborted invocation holds, functions/lib/ssm/pool.ts, and withEngine / withPrometheus await it;
+ * teardown in functions/lib/ssm/tunnel.ts) is bounded: the TerminateSession flag is flushed to the
+ * agent (at most 1 s), then the TerminateSession call (aborted after 5 s) runs beside the
+ * websocket's close (forced after 1 s); at most 6 s, typically one round trip and one API call,
+ * well under a second.
  * 3 s covers that with room for the answer; a TerminateSession that hangs past it is given up as when
  * it fails, and the session ends with the service's idle timeout.
  */

@@ -7,7 +7,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
  * function's output and serves them to Prometheus (local/twin/emf.ts).
  *
  * Two kinds of dimensions:
- * - the deployer's own work (StepLatency, StepErrors, SsmSessionOpenTime) carries Powertools'
+ * - the deployer's own work (StepLatency, StepErrors, SsmSessionOpenTime, SsmSessionReuses) carries Powertools'
  *   `service` dimension, the deployer's name (POWERTOOLS_SERVICE_NAME, default swarm-deployer),
  *   with `step` ([service, step]) or `cluster` ([service, cluster] and [service]);
  * - deployments (started, succeeded, rolled back, failed, their times, lock waits) carry `service`,
@@ -23,8 +23,16 @@ export const METRIC = {
   stepLatency: 'StepLatency',
   /** 1 for an invocation that failed, 0 otherwise: Sum is the failures, SampleCount the invocations. */
   stepErrors: 'StepErrors',
-  /** ms from StartSession to an open tunnel (dimensions service, cluster; and service alone). */
+  /**
+   * ms from StartSession to an open tunnel (dimensions service, cluster; and service alone): one per
+   * session opened, so its SampleCount is the sessions opened.
+   */
   ssmSessionOpenTime: 'SsmSessionOpenTime',
+  /**
+   * 1 per use of a cluster's tunnel that needed no StartSession: a session the warm container kept
+   * open from an earlier use (functions/lib/ssm/pool.ts). Dimensions service, cluster; and service alone.
+   */
+  ssmSessionReuses: 'SsmSessionReuses',
   /** A deployment took its service's lock and starts changing clusters. */
   deploymentsStarted: 'DeploymentsStarted',
   /** A deployment promoted every wave (within the waves' failure budgets). */
@@ -100,6 +108,11 @@ export function recordStep(step: string, ms: number, failed: boolean): void {
 /** How long an SSM session to `cluster` took to open (StartSession to the tunnel's handshake). */
 export function recordSessionOpen(cluster: string, ms: number): void {
   emit(METRIC.ssmSessionOpenTime, MetricUnit.Milliseconds, ms, { cluster }, {}, true);
+}
+
+/** A use of `cluster`'s tunnel served by a session already open (no StartSession). */
+export function recordSessionReuse(cluster: string): void {
+  emit(METRIC.ssmSessionReuses, MetricUnit.Count, 1, { cluster }, {}, true);
 }
 
 /** A deployment of `service` ended failed (see METRIC.deploymentsFailed). */

@@ -2,9 +2,10 @@
 // BUILT bundle (what Lambda would run) with the function's environment, and runs one invocation at
 // a time, as the Node.js runtime does. Plain JavaScript, so that nothing but the bundle is compiled.
 //
-// Messages from the host: { type: 'invoke', id, event (JSON text), deadlineMs, requestId } and
-// { type: 'abort', id } (the execution was stopped). Answers: { type: 'ready', initMs },
-// { type: 'result', id, payload (JSON text) } or { type: 'error', id, errorType, errorMessage, trace }.
+// Messages from the host: { type: 'invoke', id, event (JSON text), deadlineMs, requestId },
+// { type: 'abort', id } (the execution was stopped) and { type: 'shutdown' } (the environment is
+// about to be discarded). Answers: { type: 'ready', initMs }, { type: 'result', id, payload (JSON
+// text) }, { type: 'error', id, errorType, errorMessage, trace } and { type: 'shutdown-done' }.
 
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -29,7 +30,22 @@ parentPort.postMessage({ type: 'ready', initMs: Date.now() - started });
 
 const controllers = new Map();
 
+// Where the bundle registers what must run before its environment goes (functions/lib/ssm/pool.ts
+// terminates its pooled SSM sessions there). On Lambda the runtime gets SIGTERM at shutdown; a
+// worker thread receives no signal, so the host asks with a message instead.
+const SHUTDOWN_HOOK = Symbol.for('swarm-deployer.shutdown');
+
 parentPort.on('message', async (msg) => {
+  if (msg.type === 'shutdown') {
+    try {
+      const hook = globalThis[SHUTDOWN_HOOK];
+      if (typeof hook === 'function') await hook();
+    } catch (err) {
+      console.error(`shutdown hook failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    parentPort.postMessage({ type: 'shutdown-done' });
+    return;
+  }
   if (msg.type === 'abort') {
     controllers.get(msg.id)?.abort(new Error('the execution was stopped'));
     return;

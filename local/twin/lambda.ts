@@ -7,6 +7,8 @@
  * - the function's timeout is enforced from the outside: past it, the invocation fails with
  *   `Sandbox.Timedout` ("Task timed out after N.NN seconds", the errorType and message Lambda
  *   reports to Step Functions) and the environment is discarded (Lambda resets it after a timeout);
+ * - an environment being discarded (after a timeout, or at close) first runs its bundle's shutdown
+ *   hook, where Lambda's runtime would get SIGTERM: the SSM sessions it pooled are terminated;
  * - an environment whose code cannot load fails its invocations with `Runtime.ImportModuleError`,
  *   one that dies mid-invocation with `Runtime.ExitError`;
  * - the event and the answer cross as JSON, as they do on Lambda.
@@ -34,6 +36,12 @@ export interface InvokeOptions {
   /** Aborted when the caller gives up (a stopped execution): the handler's context.signal aborts. */
   signal?: AbortSignal;
 }
+
+/**
+ * How long a discarded environment may spend in its shutdown hook (ending its pooled SSM sessions)
+ * before the worker is terminated; Lambda caps its own Shutdown phase at 2 s.
+ */
+export const SHUTDOWN_GRACE_MS = 2000;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -124,9 +132,35 @@ class Environment {
     this.worker.postMessage({ type: 'abort', id });
   }
 
+  /**
+   * Ends the environment: a live one first runs its bundle's shutdown hook (at most
+   * SHUTDOWN_GRACE_MS), as Lambda's runtime gets SIGTERM before an environment is shut down or
+   * reset, then the worker is terminated.
+   */
   async discard(): Promise<void> {
-    this.dead = true;
+    if (!this.dead) {
+      this.dead = true;
+      await this.shutdown();
+    }
     await this.worker.terminate();
+  }
+
+  private shutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.worker.off('message', onMessage);
+        this.worker.off('exit', done);
+        resolve();
+      };
+      const onMessage = (m: { type: string }) => {
+        if (m.type === 'shutdown-done') done();
+      };
+      const timer = setTimeout(done, SHUTDOWN_GRACE_MS);
+      this.worker.on('message', onMessage);
+      this.worker.once('exit', done);
+      this.worker.postMessage({ type: 'shutdown' });
+    });
   }
 }
 
@@ -203,10 +237,11 @@ export class LocalFunction {
         }, timeoutMs);
       });
       try {
-        return await Promise.race([
-          environment.invoke(id, JSON.stringify(event ?? null), deadlineMs, requestId),
-          timedOut,
-        ]);
+        const invoked = environment.invoke(id, JSON.stringify(event ?? null), deadlineMs, requestId);
+        // A stop that came during a cold start (before the listener above) reaches the handler now,
+        // after the invocation it is for.
+        if (options.signal?.aborted) onAbort();
+        return await Promise.race([invoked, timedOut]);
       } catch (err) {
         if ((err as Error).name === 'Sandbox.Timedout') await this.discard(environment);
         throw err;
