@@ -26,3 +26,13 @@ export {
   registerParameterActions,
   type StoredParameter,
 } from './ssm-parameters.js';
+export {
+  ApiThrottle,
+  apiOfTarget,
+  sendThrottlingError,
+  type ThrottleConfig,
+  type ThrottleCount,
+  type ThrottledApi,
+  TokenBucket,
+  type TokenBucketOptions,
+} from './throttle.js';

@@ -42,6 +42,11 @@ const MAX_BODY = 2 * 1024 * 1024;
 
 export class QueryRouter {
   private readonly handlers = new Map<string, QueryHandler>();
+  /**
+   * Asked for every call once its action is known, before its handler: an error to answer
+   * instead (the stand-in's API quotas: see local/aws/throttle.ts), or undefined to go on.
+   */
+  guard: ((action: string) => QueryError | undefined) | undefined;
 
   /**
    * @param service the signing name this router answers for (sns)
@@ -98,6 +103,8 @@ export class QueryRouter {
       if (handler === undefined) {
         throw new QueryError('InvalidAction', `The action ${action} is not valid for this web service.`);
       }
+      const refusal = this.guard?.(action);
+      if (refusal !== undefined) throw refusal;
       const result = await handler({ action, params, requestId, accessKeyId: scope[0] });
       const inner = result === undefined ? '' : `<${action}Result>${result}</${action}Result>`;
       send(

@@ -10,10 +10,18 @@ import { MessageGateway, type RelaySessionInfo } from '../ssm/mgs.js';
 import { registerSessionActions } from '../ssm/session-actions.js';
 import { DynamoDbStandIn } from './dynamodb.js';
 import { ECR_TARGET_PREFIX, EcrStandIn } from './ecr.js';
+import { QueryError } from './query.js';
 import type { RegistryOptions } from './registry-client.js';
 import { registerSfnActions, SFN_TARGET_PREFIX, type SfnBackend } from './sfn.js';
 import { SnsStandIn } from './sns.js';
 import { ParameterStore, parseReference, registerParameterActions, underPath } from './ssm-parameters.js';
+import {
+  ApiThrottle,
+  apiOfTarget,
+  RATE_EXCEEDED,
+  sendThrottlingError,
+  type ThrottleConfig,
+} from './throttle.js';
 
 /**
  * One HTTP server standing in for every AWS API the deployer calls, so that the production code
@@ -32,6 +40,10 @@ import { ParameterStore, parseReference, registerParameterActions, underPath } f
  * With `iam`, every API request (not the message gateway's) must be signed (SigV4) by one of the
  * principals given, and is authorized against that principal's identity-based policies before the
  * service sees it (local/iam): the service's own authentication and AccessDenied errors otherwise.
+ *
+ * With `throttle`, the APIs given are held to AWS-style quotas (token buckets, local/aws/throttle.ts):
+ * a call that finds its bucket empty gets the service's throttling error, after IAM and before the
+ * service.
  */
 
 export interface AwsStandInIamOptions {
@@ -77,6 +89,12 @@ export interface AwsStandInOptions {
    * ssm:resourceTag/<key> and aws:ResourceTag/<key> under `iam`.
    */
   instanceTags?: Record<string, Record<string, string>>;
+  /**
+   * API quotas as token buckets, by API (`ssm:StartSession`, `sns:Publish`, `dynamodb:*`…; see
+   * local/aws/throttle.ts). None by default: every call is served. Also settable later through
+   * `throttle.configure`.
+   */
+  throttle?: ThrottleConfig;
   log?: (message: string) => void;
 }
 
@@ -102,6 +120,8 @@ export interface AwsStandIn {
   readonly dynamodb: DynamoDbStandIn;
   /** IAM enforcement; undefined when started without `iam`. */
   readonly iam: AwsStandInIam | undefined;
+  /** The API quotas: buckets (`configure`, `clear`) and the calls they admitted and throttled. */
+  readonly throttle: ApiThrottle;
   /** How many connections the requests signed with `accessKeyId` came over. */
   connectionsOf(accessKeyId: string): number;
   /** Sets (replaces) a managed instance's tags. */
@@ -181,6 +201,13 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   ecr?.register(ecrRouter);
 
   const sns = new SnsStandIn({ region, accountId, log });
+  const throttle = new ApiThrottle(options.throttle);
+  // SNS answers a throttled call with its ThrottledException: <Code>Throttled</Code>, HTTP 429
+  // (the SDK model's awsQueryError trait; "the rate at which requests have been submitted for
+  // this action exceeds the limit for your AWS account"), message "Rate exceeded" as SNS's
+  // throttled callers report it (https://repost.aws/knowledge-center/sns-throttling-exception-errors).
+  sns.router.guard = (action) =>
+    throttle.admit('sns', action) ? undefined : new QueryError('Throttled', RATE_EXCEEDED, 429);
   let dynamodb: DynamoDbStandIn;
   try {
     dynamodb = await DynamoDbStandIn.start();
@@ -200,6 +227,12 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
   const route = (req: http.IncomingMessage, res: ServerResponse, prepared: PreparedRequest = {}): void => {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string') {
+      const api = throttle.enabled ? apiOfTarget(target) : undefined;
+      if (api !== undefined && !throttle.admit(api.service, api.action)) {
+        req.resume();
+        sendThrottlingError(res, api.service);
+        return;
+      }
       if (dynamodb.matches(req)) {
         void dynamodb.handle(req, res, prepared.body);
         return;
@@ -329,6 +362,7 @@ export async function startAwsStandIn(options: AwsStandInOptions = {}): Promise<
             addPrincipal: (principal) => iam.addPrincipal(principal),
             principal: (accessKeyId) => iam.principals.get(accessKeyId),
           },
+    throttle,
     connectionsOf: (accessKeyId) => connectionCounts.get(accessKeyId) ?? 0,
     setInstanceTags: (target, tags) => {
       instanceTags.set(target, { ...tags });

@@ -8,7 +8,7 @@ import { type ParameterTier, type ParameterType, PutParameterCommand, SSMClient 
 import { type Credentials, signedFetch } from '../apigw/client.js';
 import { type HttpApi, startHttpApi } from '../apigw/http-api.js';
 import type { EcrOptions } from '../aws/ecr.js';
-import { type AwsStandIn, startAwsStandIn } from '../aws/index.js';
+import { type AwsStandIn, startAwsStandIn, type ThrottleConfig } from '../aws/index.js';
 import { DEPLOYER_METRICS_PORT } from '../fleet/cluster.js';
 import { type FleetStatus, startAgents, stopAgents, up } from '../fleet/fleet.js';
 import type { FleetOptions } from '../fleet/layout.js';
@@ -38,7 +38,17 @@ export interface LocalRuntimeOptions {
   /** The configuration the stack writes into Parameter Store: { clusters, services } (default local/runtime/config.json). */
   config?: { clusters: unknown[]; services: unknown[] };
   prefix?: string;
+  /**
+   * The local engine's options; AWS's quotas among them: `maxHistoryEvents`, `maxPayloadBytes`,
+   * and `stateTransitionBucket` (none by default).
+   */
   engine?: WorkflowEngineOptions;
+  /**
+   * AWS API quotas the stand-in enforces once the stack's resources exist, by API:
+   * `{ 'ssm:StartSession': { burst, perSecond }, 'dynamodb:*': …, 'sns:Publish': … }`
+   * (local/aws/throttle.ts). None by default. `aws.throttle` counts what they throttled.
+   */
+  throttle?: ThrottleConfig;
   /** Edits the stack's model before the twin is built from it (tests: a role without a statement, a shorter timeout). */
   editModel?: (model: StackModel) => void;
   /** How long the ECR stand-in's authorization tokens last, in seconds (default 12 hours, as on ECR). */
@@ -271,6 +281,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     );
   await startAgents(aws.mgsUrl, options.fleet ?? {});
   for (const c of fleet.clusters) await aws.waitForAgent(c.target, 30_000);
+  // The quotas apply to the product's calls, not to creating the stack above.
+  if (options.throttle) aws.throttle.configure(options.throttle);
 
   // The functions: each runs its bundle with the model's environment and its own role session.
   const functions = new Map<string, LocalFunction>();

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { ApiThrottle, apiOfTarget, sendThrottlingError, type ThrottleConfig } from '../aws/throttle.js';
 import { listen } from '../listen.js';
 import { AwsJsonError, AwsJsonRouter } from './aws-json.js';
 import type { Faults } from './faults.js';
@@ -13,6 +14,12 @@ export interface SsmStandInOptions {
   port?: number;
   /** Managed instances that exist before their agent first connects (StartSession then says TargetNotConnected). */
   knownTargets?: string[];
+  /**
+   * API quotas as token buckets (`ssm:StartSession`, `ssm:ResumeSession`, `ssm:TerminateSession`,
+   * `ssm:*`; local/aws/throttle.ts). None by default. A throttled call gets SSM's
+   * ThrottlingException (400, "Rate exceeded").
+   */
+  throttle?: ThrottleConfig;
   log?: (message: string) => void;
 }
 
@@ -27,6 +34,8 @@ export interface SsmStandIn {
   readonly router: AwsJsonRouter;
   readonly gateway: MessageGateway;
   readonly faults: Faults;
+  /** The API quotas: buckets (`configure`, `clear`) and the calls they admitted and throttled. */
+  readonly throttle: ApiThrottle;
   waitForAgent(target: string, timeoutMs?: number): Promise<void>;
   sessions(): RelaySessionInfo[];
   /** Open TCP connections to the stand-in (API calls, control and data channels). */
@@ -46,10 +55,17 @@ export async function startSsmStandIn(options: SsmStandInOptions = {}): Promise<
     ...(options.log === undefined ? {} : { log: options.log }),
   });
   registerSessionActions(router, gateway);
+  const throttle = new ApiThrottle(options.throttle);
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     if (gateway.handleHttp(req, res)) return;
     if (req.method === 'POST' && (req.url === '/' || router.matches(req))) {
+      const api = throttle.enabled ? apiOfTarget(req.headers['x-amz-target']) : undefined;
+      if (api !== undefined && !throttle.admit(api.service, api.action)) {
+        req.resume();
+        sendThrottlingError(res, api.service);
+        return;
+      }
       void router.handle(req, res);
       return;
     }
@@ -79,6 +95,7 @@ export async function startSsmStandIn(options: SsmStandInOptions = {}): Promise<
     router,
     gateway,
     faults: gateway.faults,
+    throttle,
     waitForAgent: (target, timeoutMs) => gateway.waitForAgent(target, timeoutMs),
     sessions: () => gateway.listSessions(),
     connectionCount: () => sockets.size,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
+import { TokenBucket, type TokenBucketOptions } from '../../aws/throttle.js';
 import {
   BLOCKING_RULES,
   DefinitionError,
@@ -19,7 +20,14 @@ import {
   TerminalStateError,
   toLambdaFunctionError,
 } from './errors.js';
-import { ExecutionHistory, type HistoryEvent, type LibraryEvent, recordLibraryEvent } from './history.js';
+import {
+  ExecutionHistory,
+  type HistoryEvent,
+  historyLimitCause,
+  type LibraryEvent,
+  MAX_HISTORY_EVENTS,
+  recordLibraryEvent,
+} from './history.js';
 import {
   EXECUTION_CONTEXT_KEY,
   functionNameOf,
@@ -68,6 +76,45 @@ export interface WorkflowEngineOptions {
   defaultTaskTimeoutSeconds?: number;
   /** How long `close()` waits for handlers that ignore their abort signal. */
   closeGraceMs?: number;
+  /**
+   * The most events an execution's history may hold: AWS's 25,000 for Standard workflows by
+   * default (at least 2). Reaching it fails the execution as AWS does (see ExecutionHistory).
+   */
+  maxHistoryEvents?: number;
+  /** The largest input or output a state, task or execution may carry: AWS's 262,144 bytes by default. */
+  maxPayloadBytes?: number;
+  /**
+   * The StateTransition token bucket of Standard workflows (service-quotas.html, "Quotas related
+   * to state throttling": 5,000 with a refill of 1,500 per second in the largest regions, 800/500
+   * elsewhere), shared by every execution of the engine as AWS shares it per account and region.
+   * A transition that finds it empty is delayed, not failed. None by default.
+   */
+  stateTransitionBucket?: TokenBucketOptions;
+}
+
+/** What an execution used of its quotas, for scale tests and benchmarks. */
+export interface ExecutionStats {
+  /** Events in its history (GetExecutionHistory's events). */
+  historyEvents: number;
+  /** The history quota it ran under. */
+  maxHistoryEvents: number;
+  /** True when the history quota failed it. */
+  historyLimitReached: boolean;
+  /**
+   * The largest payload it carried, in UTF-8 bytes of JSON: its input and output, every state's
+   * input and output, every Task's result and callback output.
+   */
+  largestPayloadBytes: number;
+  /** Where that payload was: a state name, `execution input` or `execution output`. */
+  largestPayloadAt: string;
+  /** The payload quota it ran under. */
+  maxPayloadBytes: number;
+  /** State transitions as Standard workflows bill them (see `stateTransitions`). */
+  stateTransitions: number;
+  /** Transitions that found the StateTransition bucket empty (CloudWatch's ExecutionThrottled). */
+  throttledTransitions: number;
+  /** How long its Tasks waited for the bucket, in ms. */
+  throttleDelayMs: number;
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -142,6 +189,13 @@ interface Execution {
   invocations: Set<Invocation>;
   history: ExecutionHistory;
   transitions: number;
+  /** The largest payload seen and where (ExecutionStats). */
+  largestPayload: { bytes: number; at: string };
+  /** Transitions that found the StateTransition bucket empty, and the wait they cost. */
+  throttledTransitions: number;
+  throttleDelayMs: number;
+  /** performance.now() until which the execution's next Task waits for the bucket. */
+  throttledUntil: number;
   openStates: Map<string, string>;
   caught: Set<string>;
   /** Per Task state, the library's event index of each entry (StateEntered or StateRetried), in order. */
@@ -158,13 +212,18 @@ interface Execution {
 /**
  * Runs registered ASL state machines in-process with aws-local-stepfunctions 3.0.0, Tasks bound
  * to in-process handlers, behind the Step Functions API (SfnBackend) with AWS's semantics: names,
- * ARNs, same-name idempotency, StopExecution, history, task tokens, the 256 KiB payload limit.
+ * ARNs, same-name idempotency, StopExecution, history, task tokens, the 256 KiB payload limit,
+ * the 25,000-event history quota, and optionally the StateTransition token bucket.
  * Deviations from AWS that could not be avoided are listed in docs/local-runtime.md.
  */
 export class WorkflowEngine implements SfnBackend {
   readonly region: string;
   readonly accountId: string;
-  private readonly options: Required<Omit<WorkflowEngineOptions, 'region' | 'accountId'>>;
+  private readonly options: Required<
+    Omit<WorkflowEngineOptions, 'region' | 'accountId' | 'stateTransitionBucket'>
+  >;
+  /** The StateTransition bucket, when one is configured. */
+  private readonly transitionBucket: TokenBucket | undefined;
   private readonly machines = new Map<string, Machine>();
   private readonly executions = new Map<string, Execution>();
   private readonly broker = new TaskTokenBroker();
@@ -178,13 +237,27 @@ export class WorkflowEngine implements SfnBackend {
     this.accountId = options.accountId ?? '000000000000';
     const timeScale = options.timeScale ?? 1;
     if (!(timeScale >= 0)) throw new RangeError(`timeScale must be a number >= 0, got ${timeScale}`);
+    const maxHistoryEvents = options.maxHistoryEvents ?? MAX_HISTORY_EVENTS;
+    if (!(Number.isInteger(maxHistoryEvents) && maxHistoryEvents >= 2)) {
+      throw new RangeError(`maxHistoryEvents must be an integer >= 2, got ${maxHistoryEvents}`);
+    }
+    const maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
+    if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes >= 1)) {
+      throw new RangeError(`maxPayloadBytes must be an integer >= 1, got ${maxPayloadBytes}`);
+    }
     this.options = {
       timeScale,
       waitTimeOverrides: options.waitTimeOverrides ?? {},
       retryIntervalOverrides: options.retryIntervalOverrides ?? {},
       defaultTaskTimeoutSeconds: options.defaultTaskTimeoutSeconds ?? 60,
       closeGraceMs: options.closeGraceMs ?? 5_000,
+      maxHistoryEvents,
+      maxPayloadBytes,
     };
+    this.transitionBucket =
+      options.stateTransitionBucket === undefined
+        ? undefined
+        : new TokenBucket(options.stateTransitionBucket);
   }
 
   /** The ARN a state machine of this name gets. */
@@ -269,10 +342,11 @@ export class WorkflowEngine implements SfnBackend {
         `Invalid State Machine Execution Input: '${(err as Error).message}'`,
       );
     }
-    if (Buffer.byteLength(input, 'utf8') > MAX_PAYLOAD_BYTES) {
+    const inputBytes = Buffer.byteLength(input, 'utf8');
+    if (inputBytes > this.options.maxPayloadBytes) {
       throw new SfnBackendError(
         'ValidationException',
-        `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PAYLOAD_BYTES}`,
+        `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${this.options.maxPayloadBytes}`,
       );
     }
     const arn = `arn:aws:states:${this.region}:${this.accountId}:execution:${machine.name}:${name}`;
@@ -292,8 +366,15 @@ export class WorkflowEngine implements SfnBackend {
       status: 'RUNNING',
       controller: new AbortController(),
       invocations: new Set(),
-      history: new ExecutionHistory(),
+      history: new ExecutionHistory({
+        maxEvents: this.options.maxHistoryEvents,
+        onReached: () => this.historyLimit(exec),
+      }),
       transitions: 0,
+      largestPayload: { bytes: inputBytes, at: 'execution input' },
+      throttledTransitions: 0,
+      throttleDelayMs: 0,
+      throttledUntil: 0,
       openStates: new Map(),
       caught: new Set(),
       entries: new Map(),
@@ -433,6 +514,26 @@ export class WorkflowEngine implements SfnBackend {
   }
 
   /**
+   * What an execution used of its quotas: history events, the largest payload and where it was,
+   * transitions and their throttling. Readable while it runs.
+   * @throws SfnBackendError InvalidArn, ExecutionDoesNotExist
+   */
+  executionStats(executionArn: string): ExecutionStats {
+    const exec = this.execution(executionArn);
+    return {
+      historyEvents: exec.history.events.length,
+      maxHistoryEvents: this.options.maxHistoryEvents,
+      historyLimitReached: exec.history.limitReached,
+      largestPayloadBytes: exec.largestPayload.bytes,
+      largestPayloadAt: exec.largestPayload.at,
+      maxPayloadBytes: this.options.maxPayloadBytes,
+      stateTransitions: exec.transitions,
+      throttledTransitions: exec.throttledTransitions,
+      throttleDelayMs: Math.round(exec.throttleDelayMs),
+    };
+  }
+
+  /**
    * Listens to "Step Functions Execution Status Change" events, emitted like EventBridge does:
    * once when an execution starts (RUNNING) and once when it closes. Returns the unsubscribe function.
    */
@@ -542,8 +643,10 @@ export class WorkflowEngine implements SfnBackend {
     let outcome: Outcome;
     if (settled.ok) {
       const output = JSON.stringify(settled.result ?? null);
+      const outputBytes = Buffer.byteLength(output, 'utf8');
+      if (exec.status === 'RUNNING') this.notePayload(exec, outputBytes, 'execution output');
       outcome =
-        Buffer.byteLength(output, 'utf8') > MAX_PAYLOAD_BYTES
+        outputBytes > this.options.maxPayloadBytes
           ? {
               status: 'FAILED',
               error: 'States.DataLimitExceeded',
@@ -639,21 +742,29 @@ export class WorkflowEngine implements SfnBackend {
     const type = stateTypes.get(name) ?? ev.state?.type ?? 'Task';
     switch (ev.type) {
       case 'StateEntered':
-      case 'StateRetried':
+      case 'StateRetried': {
         exec.transitions++;
+        if (exec.status === 'RUNNING') this.takeTransition(exec);
         exec.openStates.set(key, type);
         if (tasks.has(name)) {
           const entries = exec.entries.get(name) ?? [];
           entries.push(ev.index);
           exec.entries.set(name, entries);
         }
-        if (ev.type === 'StateEntered' && payloadBytes(ev.state?.input) > MAX_PAYLOAD_BYTES)
-          this.dataLimit(exec, name);
+        if (ev.type === 'StateEntered') {
+          const bytes = payloadBytes(ev.state?.input);
+          this.notePayload(exec, bytes, name);
+          if (bytes > this.options.maxPayloadBytes) this.dataLimit(exec, name);
+        }
         break;
-      case 'StateExited':
+      }
+      case 'StateExited': {
         exec.openStates.delete(key);
-        if (payloadBytes(ev.state?.output) > MAX_PAYLOAD_BYTES) this.dataLimit(exec, name);
+        const bytes = payloadBytes(ev.state?.output);
+        this.notePayload(exec, bytes, name);
+        if (bytes > this.options.maxPayloadBytes) this.dataLimit(exec, name);
         break;
+      }
       case 'StateFailed':
         exec.openStates.delete(key);
         if (ev.state?.type === 'Fail') exec.failState = name;
@@ -700,6 +811,61 @@ export class WorkflowEngine implements SfnBackend {
     });
   }
 
+  /**
+   * The history's last place was asked for by an event other than ExecutionSucceeded: the
+   * execution fails with AWS's States.Runtime, unless it is closing already (its own closing event
+   * then takes the place). The history records the ExecutionFailed event itself.
+   */
+  private historyLimit(exec: Execution): boolean {
+    if (exec.status !== 'RUNNING') return false;
+    this.finish(exec, {
+      status: 'FAILED',
+      error: 'States.Runtime',
+      cause: historyLimitCause(this.options.maxHistoryEvents),
+    });
+    return true;
+  }
+
+  private notePayload(exec: Execution, bytes: number, at: string): void {
+    if (bytes > exec.largestPayload.bytes) exec.largestPayload = { bytes, at };
+  }
+
+  /**
+   * One state transition takes a token from the StateTransition bucket. When it is empty the
+   * transition is not refused: the execution's next Task (or internal step) waits until the
+   * bucket has refilled for it (see waitForTransitions).
+   */
+  private takeTransition(exec: Execution): void {
+    const wait = this.transitionBucket?.reserve() ?? 0;
+    if (wait <= 0) return;
+    exec.throttledTransitions++;
+    exec.throttledUntil = Math.max(exec.throttledUntil, performance.now() + wait);
+  }
+
+  /**
+   * Holds a Task (or an internal step) until the transitions its execution has made were paid
+   * for by the StateTransition bucket. Resolves false when the execution or the invocation closed
+   * meanwhile.
+   */
+  private async waitForTransitions(exec: Execution, stillWanted: () => boolean): Promise<boolean> {
+    const ms = exec.throttledUntil - performance.now();
+    if (ms <= 0) return stillWanted();
+    const signal = exec.controller.signal;
+    const started = performance.now();
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+    exec.throttleDelayMs += performance.now() - started;
+    return stillWanted();
+  }
+
   // --- tasks -------------------------------------------------------------------------------------
 
   /**
@@ -720,9 +886,11 @@ export class WorkflowEngine implements SfnBackend {
       binding,
       Math.min(timeoutSeconds, MAX_TIMER_SECONDS) * 1000,
       call,
+      this.options.maxPayloadBytes,
     );
     exec.invocations.add(invocation);
     invocation.onClose = () => exec.invocations.delete(invocation);
+    invocation.onPayload = (bytes) => this.notePayload(exec, bytes, binding.stateName);
     invocation.onTimeout = () => {
       const details = { error: 'States.Timeout' };
       if (binding.kind === 'lambda') exec.history.add('LambdaFunctionTimedOut', details);
@@ -741,9 +909,11 @@ export class WorkflowEngine implements SfnBackend {
   ): Promise<void> {
     await nextMacrotask();
     if (!invocation.open) return;
+    // A throttled transition delays the Task; it does not fail it.
+    if (!(await this.waitForTransitions(exec, () => invocation.open))) return;
     // The effective input without the fields prepare.ts carries timeouts in.
     const input = withoutKeys(effective, binding.hiddenKeys);
-    if (payloadBytes(input) > MAX_PAYLOAD_BYTES)
+    if (payloadBytes(input) > this.options.maxPayloadBytes)
       return invocation.failWith(dataLimitExceeded(binding.stateName));
 
     let functionName = binding.functionName;
@@ -818,6 +988,8 @@ export class WorkflowEngine implements SfnBackend {
       });
       exec.history.add('TaskStarted', resourceOf(binding));
     }
+    // Those events may have been the ones the history quota refused: the execution failed then.
+    if (!invocation.open) return;
 
     if (binding.kind === 'lambda:invoke.waitForTaskToken') {
       invocation.onCallback = (outcome) => {
@@ -867,7 +1039,9 @@ export class WorkflowEngine implements SfnBackend {
     if (!invocation.open) return;
     switch (binding.kind) {
       case 'lambda': {
-        if (payloadBytes(result) > MAX_PAYLOAD_BYTES)
+        const bytes = payloadBytes(result);
+        this.notePayload(exec, bytes, binding.stateName);
+        if (bytes > this.options.maxPayloadBytes)
           return invocation.failWith(dataLimitExceeded(binding.stateName));
         exec.history.add('LambdaFunctionSucceeded', {
           output: JSON.stringify(result),
@@ -877,7 +1051,9 @@ export class WorkflowEngine implements SfnBackend {
       }
       case 'lambda:invoke': {
         const wrapped = invokeResult(result);
-        if (payloadBytes(wrapped) > MAX_PAYLOAD_BYTES)
+        const bytes = payloadBytes(wrapped);
+        this.notePayload(exec, bytes, binding.stateName);
+        if (bytes > this.options.maxPayloadBytes)
           return invocation.failWith(dataLimitExceeded(binding.stateName));
         exec.history.add('TaskSucceeded', {
           ...resourceOf(binding),
@@ -909,6 +1085,11 @@ export class WorkflowEngine implements SfnBackend {
 
   /** A state the engine runs in place of the library (see prepare.ts): a scaled Wait or a falsy Pass Result. */
   private async runInternalStep(exec: Execution, step: InternalStep, input: Json): Promise<Json> {
+    if (this.transitionBucket !== undefined) {
+      // Once the event log is read up to this state, as for a Task: a throttled transition delays it.
+      await nextMacrotask();
+      await this.waitForTransitions(exec, () => true);
+    }
     if (step.kind === 'literal') return step.value;
     let ms: number;
     if (step.secondsPath !== undefined) {
@@ -1034,6 +1215,8 @@ class Invocation implements CallbackTask {
   onClose?: () => void;
   onTimeout?: () => void;
   onCallback?: (outcome: { ok: true; output: Json } | { ok: false; error?: string; cause?: string }) => void;
+  /** Told the size of a callback's output (the execution's largest payload). */
+  onPayload?: (bytes: number) => void;
   private state: 'running' | 'done' | 'timedOut' | 'stopped' = 'running';
   private resolve!: (value: Json) => void;
   private reject!: (error: unknown) => void;
@@ -1049,6 +1232,8 @@ class Invocation implements CallbackTask {
     readonly timeoutMs: number,
     /** Which call of this state's override this is (matches the state's nth entry in the event log). */
     readonly call: number,
+    /** The largest callback output accepted (the engine's maxPayloadBytes). */
+    private readonly maxPayloadBytes: number,
   ) {
     this.promise = new Promise<Json>((resolve, reject) => {
       this.resolve = resolve;
@@ -1069,9 +1254,13 @@ class Invocation implements CallbackTask {
   }
 
   succeed(output: unknown): void {
-    if (this.binding.kind === 'lambda:invoke.waitForTaskToken' && payloadBytes(output) > MAX_PAYLOAD_BYTES) {
-      this.failWith(dataLimitExceeded(this.stateName));
-      return;
+    if (this.binding.kind === 'lambda:invoke.waitForTaskToken' && this.open) {
+      const bytes = payloadBytes(output);
+      this.onPayload?.(bytes);
+      if (bytes > this.maxPayloadBytes) {
+        this.failWith(dataLimitExceeded(this.stateName));
+        return;
+      }
     }
     if (!this.close('done')) return;
     this.onCallback?.({ ok: true, output: output as Json });

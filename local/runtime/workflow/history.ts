@@ -40,10 +40,82 @@ function detailsKey(type: string): string {
   return `${type[0]?.toLowerCase()}${type.slice(1)}EventDetails`;
 }
 
+/** AWS's quota on a Standard workflow's history: 25,000 events (service-quotas.html). */
+export const MAX_HISTORY_EVENTS = 25_000;
+
+/** The events that close an execution. */
+const CLOSING_EVENTS = new Set([
+  'ExecutionSucceeded',
+  'ExecutionFailed',
+  'ExecutionAborted',
+  'ExecutionTimedOut',
+]);
+
+/** The Cause AWS reports when the history quota ends an execution (its Error is States.Runtime). */
+export const historyLimitCause = (maxEvents: number) =>
+  `The execution reached the maximum number of history events (${maxEvents}).`;
+
+export interface HistoryLimit {
+  /** The most events a history may hold (AWS: MAX_HISTORY_EVENTS). */
+  maxEvents: number;
+  /**
+   * Called once, when an event would take the last place and is not ExecutionSucceeded: true
+   * when the execution fails for it (ExecutionFailed then takes the last place), false when the
+   * execution is closing already (the event is dropped; only its closing event is still recorded).
+   */
+  onReached: () => boolean;
+}
+
+/**
+ * One execution's history. With a limit, it ends as AWS ends a Standard workflow's history at
+ * its quota ("Avoid reaching the history quota",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html): when the history
+ * holds maxEvents − 1 events, an ExecutionSucceeded still takes the last place, any other event
+ * is replaced by ExecutionFailed with error States.Runtime and the cause "The execution reached
+ * the maximum number of history events (25000)." (as AWS reports it), and nothing is recorded
+ * after it. An execution that is closing for another reason keeps its own closing event there.
+ */
 export class ExecutionHistory {
   readonly events: HistoryEvent[] = [];
+  private sealed = false;
+  private reached = false;
+
+  constructor(private readonly limit?: HistoryLimit) {}
+
+  /** True once the quota failed the execution. */
+  get limitReached(): boolean {
+    return this.reached;
+  }
 
   add(
+    type: string,
+    details?: Record<string, unknown>,
+    extra?: { localType?: string; timestamp?: number },
+  ): void {
+    if (this.sealed) return;
+    const limit = this.limit;
+    if (limit !== undefined) {
+      if (this.events.length >= limit.maxEvents) {
+        this.sealed = true;
+        return;
+      }
+      const last = this.events.length === limit.maxEvents - 1;
+      if (last && type !== 'ExecutionSucceeded' && !CLOSING_EVENTS.has(type)) {
+        if (limit.onReached()) {
+          this.reached = true;
+          this.push('ExecutionFailed', {
+            error: 'States.Runtime',
+            cause: historyLimitCause(limit.maxEvents),
+          });
+          this.sealed = true;
+        }
+        return;
+      }
+    }
+    this.push(type, details, extra);
+  }
+
+  private push(
     type: string,
     details?: Record<string, unknown>,
     extra?: { localType?: string; timestamp?: number },

@@ -13,6 +13,7 @@ export {
 } from './definition.js';
 export {
   type ExecutionDescription,
+  type ExecutionStats,
   type ExecutionStatus,
   type ExecutionStatusChangeEvent,
   type HistoryEvent,
@@ -23,5 +24,6 @@ export {
   WorkflowEngine,
   type WorkflowEngineOptions,
 } from './engine.js';
+export { historyLimitCause, MAX_HISTORY_EVENTS } from './history.js';
 export { type LocalLambdaContext, lambdaContext, lambdaHandler } from './lambda-context.js';
 export { type SfnBackend, SfnBackendError } from './sfn-backend.js';
