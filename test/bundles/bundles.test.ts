@@ -45,6 +45,32 @@ const CLIENT_OF: Record<string, string | undefined> = {
   ssmmessages: undefined,
 };
 
+/**
+ * A loopback stand-in for the one AWS service a bundle calls: `answer` gets each request's body and
+ * headers and returns the status and JSON body to send (Step Functions' JSON 1.0 protocol).
+ */
+async function standIn(
+  answer: (request: { headers: IncomingHttpHeaders; body: string }) => { status: number; body: unknown },
+) {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => {
+      body += d;
+    });
+    req.on('end', () => {
+      const out = answer({ headers: req.headers, body });
+      res.writeHead(out.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'r1' });
+      res.end(JSON.stringify(out.body));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => server.close(),
+  };
+}
+
 beforeAll(() => {
   const missing = names.filter((n) => !existsSync(bundlePath(n)) || !existsSync(metafilePath(n)));
   if (missing.length > 0)
@@ -208,25 +234,13 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
   it('start-deployment (accepts any event by design): starts an execution named after the event', async () => {
     // Arrange: a loopback stand-in for Step Functions, the only service this step calls.
     const seen: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (d: string) => {
-        body += d;
-      });
-      req.on('end', () => {
-        seen.push({ headers: req.headers, body });
-        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(
-          JSON.stringify({
-            executionArn: 'arn:aws:states:us-east-1:000000000000:execution:x:y',
-            startDate: 1,
-          }),
-        );
-      });
+    const { endpoint, close } = await standIn((request) => {
+      seen.push(request);
+      return {
+        status: 200,
+        body: { executionArn: 'arn:aws:states:us-east-1:000000000000:execution:x:y', startDate: 1 },
+      };
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       // Act
       const { outcome, stderr } = await runBundle(
@@ -246,30 +260,21 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
         name: 'event-not-a-push',
       });
     } finally {
-      server.close();
+      close();
     }
   });
 
   it('start-deployment: AWS errors are told by name in the bundle (modelled error classes are not carried)', async () => {
     // Arrange: Step Functions throttles the first call, then says the execution already exists.
     let calls = 0;
-    const server = createServer((req, res) => {
-      req.resume().on('end', () => {
-        calls += 1;
-        const [status, type, message] =
-          calls === 1
-            ? [400, 'ThrottlingException', 'Rate exceeded']
-            : [400, 'ExecutionAlreadyExists', 'Execution Already Exists: event-dup'];
-        res.writeHead(status, {
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amzn-requestid': `r${calls}`,
-        });
-        res.end(JSON.stringify({ __type: `com.amazonaws.swf.service.v2.model#${type}`, message }));
-      });
+    const { endpoint, close } = await standIn(() => {
+      calls += 1;
+      const [type, message] =
+        calls === 1
+          ? ['ThrottlingException', 'Rate exceeded']
+          : ['ExecutionAlreadyExists', 'Execution Already Exists: event-dup'];
+      return { status: 400, body: { __type: `com.amazonaws.swf.service.v2.model#${type}`, message } };
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       // Act
       const { outcome, stderr } = await runBundle(
@@ -283,7 +288,7 @@ describe('each bundle loads in a fresh Node 22 and rejects an invalid event', ()
       expect(calls).toBe(2);
       expect(outcome).toMatchObject({ ok: true, value: { started: false, name: 'event-dup' } });
     } finally {
-      server.close();
+      close();
     }
   });
 

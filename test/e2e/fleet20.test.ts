@@ -8,23 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { up } from '../../local/fleet/fleet.js';
 import type { LocalRuntime } from '../../local/runtime/runtime.js';
 import {
-  createDemoService,
-  dockerFor,
-  pushDemo,
-  registryAuth,
-  removeServiceQuietly,
-  uniqueTag,
-  waitForRunning,
-} from '../integration/support/fleet.js';
-import {
+  baseline,
   blockRegistry,
   clusterImages,
   finished,
   policy,
   release,
   runningImages,
-  SERVICE,
-  settleExecutions,
   startRuntime,
 } from './support.js';
 
@@ -61,22 +51,7 @@ describe('a real 20-cluster fleet, in waves of 5', () => {
     // Baseline: one replica of a known image on every cluster, sending itself one request a second.
     // Each request costs the demo app a shell process: twenty clusters at the default 5 requests a
     // second (and more replicas) would keep two cores busy with traffic alone.
-    const base = await pushDemo(rt.fleet, { tag: uniqueTag('base'), trafficRps: TRAFFIC_RPS });
-    await Promise.all(
-      rt.fleet.clusters.map(async (c) => {
-        const d = dockerFor(c);
-        await removeServiceQuietly(d, `${SERVICE}-canary`);
-        await removeServiceQuietly(d, SERVICE);
-        await createDemoService(d, {
-          name: SERVICE,
-          image: base.digestReference,
-          replicas: 1,
-          auth: registryAuth(rt.fleet),
-        });
-        await waitForRunning(d, SERVICE, 1, 120_000);
-      }),
-    );
-    await settleExecutions(rt);
+    await baseline(rt, { trafficRps: TRAFFIC_RPS }, 1);
   }, 600_000);
 
   afterAll(async () => {

@@ -82,8 +82,15 @@ export async function startRuntime(
   });
 }
 
-/** Puts every cluster's `web` on a known image (a tag no policy deploys), 3 replicas, no canary. */
-export async function baseline(rt: LocalRuntime, build: Partial<DemoBuild> = {}): Promise<PushedImage> {
+/**
+ * Puts every cluster's `web` on a known image (a tag no policy deploys), `replicas` of it (3 by
+ * default), no canary.
+ */
+export async function baseline(
+  rt: LocalRuntime,
+  build: Partial<DemoBuild> = {},
+  replicas = 3,
+): Promise<PushedImage> {
   const image = await pushDemo(rt.fleet, { ...build, tag: uniqueTag('base') });
   for (const c of rt.fleet.clusters) {
     const d = dockerFor(c);
@@ -92,11 +99,11 @@ export async function baseline(rt: LocalRuntime, build: Partial<DemoBuild> = {})
     await createDemoService(d, {
       name: SERVICE,
       image: image.digestReference,
-      replicas: 3,
+      replicas,
       auth: registryAuth(rt.fleet),
     });
   }
-  for (const c of rt.fleet.clusters) await waitForRunning(dockerFor(c), SERVICE, 3);
+  for (const c of rt.fleet.clusters) await waitForRunning(dockerFor(c), SERVICE, replicas, 120_000);
   // The executions the baseline push started (ignored: no policy for its tag) must not disturb the test.
   await settleExecutions(rt);
   return image;
