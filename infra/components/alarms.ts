@@ -245,6 +245,16 @@ function dashboardBody(region: string, stateMachineArn: string, queue: string, f
         24,
       ),
       widget('Step errors', [search(METRIC.stepErrors, ['service', 'step'], 'Sum', 'stepErrors')], 0, 30),
+      // A warm container reuses its SSM sessions: opened (SampleCount of the open time) against reused.
+      widget(
+        'SSM sessions opened and reused',
+        [
+          search(METRIC.ssmSessionOpenTime, ['service', 'cluster'], 'SampleCount', 'opened'),
+          search(METRIC.ssmSessionReuses, ['service', 'cluster'], 'Sum', 'reused'),
+        ],
+        0,
+        36,
+      ),
       widget(
         'Lock waits, by service',
         [search(METRIC.lockWaits, ['service'], 'Sum', 'lockWaits'), [METRICS_NAMESPACE, METRIC.lockWaits]],

@@ -520,7 +520,7 @@ describe('alarms', () => {
       widgets: Array<{ x: number; y: number; properties: { title: string; metrics: unknown[][] } }>;
     };
     expect(JSON.stringify(body)).toContain(SM_ARN);
-    expect(body.widgets).toHaveLength(12);
+    expect(body.widgets).toHaveLength(13);
     const text = JSON.stringify(body.widgets.map((w) => w.properties.metrics));
     for (const name of Object.values(METRIC)) expect(text, name).toContain(name);
     // Per service, step, cluster and verdict through SEARCH over the exact dimension sets emitted.
@@ -535,6 +535,7 @@ describe('alarms', () => {
         `SEARCH('{SwarmDeployer,verdict} MetricName="AnalysisVerdicts"', 'Sum', 300)`,
         `SEARCH('{SwarmDeployer,service,step} MetricName="StepLatency"', 'p90', 300)`,
         `SEARCH('{SwarmDeployer,service,cluster} MetricName="SsmSessionOpenTime"', 'p90', 300)`,
+        `SEARCH('{SwarmDeployer,service,cluster} MetricName="SsmSessionReuses"', 'Sum', 300)`,
       ]),
     );
     // Every widget on the grid, none overlapping.
