@@ -54,6 +54,19 @@ export interface StartAgentOptions {
   deniedIps?: string[];
   /** Resolve only once the control channel is open (default true). */
   waitForConnection?: boolean;
+  /**
+   * Send Output as amazon-ssm-agent's WritePump does: at most StreamDataPayloadSize (1024) bytes
+   * of what the port produced per message, then this pause before the next read (the agent sleeps
+   * 1 ms: port_mux.go transferDataToMgs, port_basic.go WritePump). Default 0: no pacing (the data
+   * channel cuts messages as soon as bytes arrive).
+   */
+  outputPacingMs?: number;
+  /**
+   * CreateDataChannel over a kept-alive HTTP connection, as amazon-ssm-agent's makeRestcall does
+   * (session/service/service.go: an http.Client on Go's DefaultTransport, which keeps idle
+   * connections). Default false: a new connection per call.
+   */
+  keepAliveRequests?: boolean;
   log?: (message: string) => void;
 }
 
@@ -83,6 +96,8 @@ export const DEFAULT_DENIED_PORT_FORWARDING_REMOTE_IPS = [
 ];
 
 const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** StreamDataPayloadSize (agent/session/config/config.go): the most the agent reads per Output message. */
+const STREAM_DATA_PAYLOAD_SIZE = 1024;
 const SMUX_KEEPALIVE_INTERVAL_MS = 10_000;
 const SMUX_KEEPALIVE_TIMEOUT_MS = 30_000;
 
@@ -98,6 +113,8 @@ class Agent implements StandInAgent {
   readonly options: StartAgentOptions;
   readonly origin: URL;
   readonly log: (message: string) => void;
+  /** The kept-alive agent of CreateDataChannel calls (keepAliveRequests), else undefined. */
+  readonly restAgent: http.Agent | undefined;
   private control: WebSocket | undefined;
   private readonly sessions = new Map<string, AgentSession>();
   private stopped = false;
@@ -113,6 +130,7 @@ class Agent implements StandInAgent {
     if (url.protocol === 'https:') url.protocol = 'wss:';
     this.origin = url;
     this.log = options.log ?? (() => {});
+    this.restAgent = options.keepAliveRequests ? new http.Agent({ keepAlive: true }) : undefined;
   }
 
   start(wait: boolean): Promise<void> {
@@ -147,6 +165,7 @@ class Agent implements StandInAgent {
         control.close(1000);
       });
     }
+    this.restAgent?.destroy();
   }
 
   kill(): void {
@@ -155,6 +174,7 @@ class Agent implements StandInAgent {
     this.control?.terminate();
     for (const session of this.sessions.values()) session.kill();
     this.sessions.clear();
+    this.restAgent?.destroy();
   }
 
   /** @internal */
@@ -477,7 +497,7 @@ class AgentSession {
             'content-length': Buffer.byteLength(body),
             authorization: `AWS4-HMAC-SHA256 Credential=${this.agent.target}/stand-in`,
           },
-          agent: false,
+          agent: this.agent.restAgent ?? false,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -675,9 +695,10 @@ class AgentSession {
     let accepting = false;
     let stopped = false;
     const connections = new Set<net.Socket>();
+    const output = this.outputWriter(dataChannel);
     const smux = new SmuxSession({
       role: 'server',
-      write: (bytes, callback) => dataChannel.writeOutput(bytes, callback),
+      write: (bytes, callback) => output.write(bytes, callback),
       onDrain: () => dataChannel.resume(),
       onError: (error) => end(error),
       onStream: (stream) => {
@@ -748,10 +769,20 @@ class AgentSession {
       stop: () => {
         stopped = true;
         smux.close();
+        output.stop();
         for (const connection of connections) connection.destroy();
         for (const stream of pending) stream.destroy();
       },
     };
+  }
+
+  /** Where Output bytes go: straight into the data channel, or paced as the real agent's WritePump (outputPacingMs). */
+  private outputWriter(dataChannel: DataChannel): OutputWriter {
+    const pacingMs = this.agent.options.outputPacingMs ?? 0;
+    const send = (bytes: Buffer, callback: (error?: Error) => void): void =>
+      dataChannel.writeOutput(bytes, callback);
+    if (pacingMs > 0) return new OutputPacer(send, pacingMs);
+    return { write: send, stop: () => {} };
   }
 
   private async startBasic(
@@ -764,11 +795,12 @@ class AgentSession {
     let reconnectToPort = false;
     let dialling = false;
     let stopped = false;
+    const output = this.outputWriter(dataChannel);
     const attach = (socket: net.Socket): void => {
       connection = socket;
       socket.on('data', (data: Buffer) => {
         socket.pause();
-        dataChannel.writeOutput(data, () => socket.resume());
+        output.write(data, () => socket.resume());
       });
       socket.on('drain', () => dataChannel.resume());
       // A read that hits EOF ends the connection (port_basic.go WritePump, handleTCPReadError).
@@ -831,9 +863,92 @@ class AgentSession {
       },
       stop: () => {
         stopped = true;
+        output.stop();
         connection?.destroy();
       },
     };
+  }
+}
+
+/** Takes the Output bytes of a port session; `callback` runs once they are in the data channel. */
+interface OutputWriter {
+  write(bytes: Buffer, callback: (error?: Error) => void): void;
+  /** Drops what is still waiting (its callbacks get an error) and every timer. */
+  stop(): void;
+}
+
+/**
+ * The real agent's WritePump loop (port_mux.go transferDataToMgs, port_basic.go WritePump): read
+ * at most StreamDataPayloadSize bytes of what the port has produced, send them as one Output
+ * message, sleep, read again. Bytes written in one turn of the event loop are read together, as
+ * one smux frame (header and payload, which xtaci/smux writes in one call) is on the agent's pipe.
+ */
+class OutputPacer implements OutputWriter {
+  private readonly queue: Array<{ bytes: Buffer; callback: (error?: Error) => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private nextReadAt = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly send: (bytes: Buffer, callback: (error?: Error) => void) => void,
+    private readonly pauseMs: number,
+  ) {}
+
+  write(bytes: Buffer, callback: (error?: Error) => void): void {
+    if (this.stopped) {
+      callback(new Error('the port session has stopped'));
+      return;
+    }
+    this.queue.push({ bytes, callback });
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+    const waiting = this.queue.splice(0);
+    for (const { callback } of waiting) callback(new Error('the port session has stopped'));
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined || this.immediate !== undefined) return;
+    if (this.queue.length === 0) return;
+    const wait = this.nextReadAt - performance.now();
+    const read = (): void => {
+      this.timer = undefined;
+      this.immediate = undefined;
+      this.readOnce();
+    };
+    // The next turn at the earliest, so that the writes of this turn are read together.
+    if (wait > 0) this.timer = setTimeout(read, wait);
+    else this.immediate = setImmediate(read);
+  }
+
+  private readOnce(): void {
+    const parts: Buffer[] = [];
+    const done: Array<(error?: Error) => void> = [];
+    let size = 0;
+    while (this.queue.length > 0 && size < STREAM_DATA_PAYLOAD_SIZE) {
+      const head = this.queue[0] as { bytes: Buffer; callback: (error?: Error) => void };
+      const take = Math.min(head.bytes.length, STREAM_DATA_PAYLOAD_SIZE - size);
+      parts.push(head.bytes.subarray(0, take));
+      size += take;
+      if (take === head.bytes.length) {
+        this.queue.shift();
+        done.push(head.callback);
+      } else {
+        head.bytes = head.bytes.subarray(take);
+      }
+    }
+    this.nextReadAt = performance.now() + this.pauseMs;
+    this.send(Buffer.concat(parts, size), (error) => {
+      for (const callback of done) callback(error);
+    });
+    this.schedule();
   }
 }
 
