@@ -98,7 +98,11 @@ export interface StateVisit {
   state: AslState;
   /** Dotted location in the definition, e.g. `States.Promote.ItemProcessor.States.PromoteCluster`. */
   path: string;
-  /** True inside a Map's ItemProcessor/Iterator or a Parallel branch (a nested run in the library). */
+  /**
+   * True inside an inline Map's ItemProcessor/Iterator or a Parallel branch (a nested run in the
+   * library). A Distributed Map's ItemProcessor is a child execution's own state machine: its
+   * top-level states are not nested.
+   */
   nested: boolean;
   /** The Map and Parallel states enclosing this one, outermost first. */
   ancestors: string[];
@@ -107,24 +111,25 @@ export interface StateVisit {
 /** Every state of the definition, nested ones included, parents before children. */
 export function collectStates(definition: { States: Record<string, AslState> }): StateVisit[] {
   const out: StateVisit[] = [];
-  const walk = (machine: { States?: unknown }, prefix: string, ancestors: string[]) => {
+  const walk = (machine: { States?: unknown }, prefix: string, ancestors: string[], nested: boolean) => {
     if (!isObject(machine.States)) return;
     for (const [name, state] of Object.entries(machine.States)) {
       if (!isObject(state)) continue;
       const path = `${prefix}States.${name}`;
-      out.push({ name, state: state as AslState, path, nested: ancestors.length > 0, ancestors });
+      out.push({ name, state: state as AslState, path, nested, ancestors });
       const inner = [...ancestors, name];
+      const child = isDistributedMap(state as AslState);
       for (const field of ['ItemProcessor', 'Iterator'] as const) {
-        if (isObject(state[field])) walk(state[field], `${path}.${field}.`, inner);
+        if (isObject(state[field])) walk(state[field], `${path}.${field}.`, inner, !child);
       }
       if (Array.isArray(state.Branches)) {
         state.Branches.forEach((branch, i) => {
-          if (isObject(branch)) walk(branch, `${path}.Branches[${i}].`, inner);
+          if (isObject(branch)) walk(branch, `${path}.Branches[${i}].`, inner, true);
         });
       }
     }
   };
-  walk(definition, '', []);
+  walk(definition, '', [], false);
   return out;
 }
 
@@ -211,7 +216,9 @@ const CALLBACK = /\.waitForTaskToken$/;
 /**
  * The violations of the local-fidelity subset (reference/step-functions-local.md, Recommendation 2):
  * JSONata, Assign, Arguments/Output, ResultPath "$", a falsy Pass Result, `$$.State.*`,
- * `$$.Execution.Input`/`StartTime` inside Map or Parallel, Distributed Map, Credentials, a Task
+ * `$$.Execution.Input`/`StartTime` inside an inline Map or Parallel, a Distributed Map using what
+ * the engine does not emulate (S3 ItemReader/ResultWriter, ItemBatcher, EXPRESS children, the *Path
+ * settings), Credentials, a Task
  * without TimeoutSeconds, a callback Task without a HeartbeatSeconds below its TimeoutSeconds, and
  * a catcher or retrier on States.HeartbeatTimeout without States.Timeout.
  */
@@ -263,21 +270,24 @@ export function lintDefinition(definition: string | object): LintViolation[] {
       }
     }
     if (state.Type === 'Map') {
-      const processor = isObject(state.ItemProcessor) ? state.ItemProcessor : undefined;
-      const config = processor && isObject(processor.ProcessorConfig) ? processor.ProcessorConfig : undefined;
-      if (config?.Mode === 'DISTRIBUTED') add('distributed-map', path, `${name}: Distributed Map`);
-      for (const field of [
-        'ItemReader',
-        'ItemBatcher',
-        'ResultWriter',
-        'ToleratedFailurePercentage',
-        'ToleratedFailurePercentagePath',
-        'ToleratedFailureCount',
-        'ToleratedFailureCountPath',
-        'Label',
-      ]) {
-        if (field in state)
-          add('distributed-map', `${path}.${field}`, `${name}: ${field} (Distributed Map only)`);
+      if (isDistributedMap(state)) {
+        const unsupported = unsupportedDistributedFields(state);
+        if (unsupported.length) {
+          add(
+            'distributed-map',
+            path,
+            `${name}: Distributed Map with ${unsupported.join(', ')}; the local engine runs Distributed Maps over the state input only`,
+          );
+          for (const field of unsupported) {
+            if (field in state)
+              add('distributed-map', `${path}.${field}`, `${name}: ${field} is not emulated locally`);
+          }
+        }
+      } else {
+        for (const field of DISTRIBUTED_ONLY_FIELDS) {
+          if (field in state)
+            add('distributed-map', `${path}.${field}`, `${name}: ${field} (Distributed Map only)`);
+        }
       }
     }
     if (state.Type === 'Task') {
@@ -322,6 +332,48 @@ export function lintDefinition(definition: string | object): LintViolation[] {
       });
     }
   }
+  return out;
+}
+
+/** Map fields AWS accepts only on a Distributed Map. */
+const DISTRIBUTED_ONLY_FIELDS = [
+  'ItemReader',
+  'ItemBatcher',
+  'ResultWriter',
+  'ToleratedFailurePercentage',
+  'ToleratedFailurePercentagePath',
+  'ToleratedFailureCount',
+  'ToleratedFailureCountPath',
+  'Label',
+] as const;
+
+/** Distributed Map fields the engine does not emulate (S3 readers and writers, batches, dynamic settings). */
+const UNSUPPORTED_DISTRIBUTED_FIELDS = [
+  'ItemReader',
+  'ItemBatcher',
+  'ResultWriter',
+  'ToleratedFailurePercentagePath',
+  'ToleratedFailureCountPath',
+  'MaxConcurrencyPath',
+] as const;
+
+/** True for a Map state whose ItemProcessor runs in DISTRIBUTED mode (each item a child execution). */
+export function isDistributedMap(state: AslState): boolean {
+  const processor = isObject(state.ItemProcessor) ? state.ItemProcessor : undefined;
+  const config = processor && isObject(processor.ProcessorConfig) ? processor.ProcessorConfig : undefined;
+  return state.Type === 'Map' && config?.Mode === 'DISTRIBUTED';
+}
+
+/**
+ * What of a Distributed Map the engine cannot run: UNSUPPORTED_DISTRIBUTED_FIELDS, and an
+ * ExecutionType other than STANDARD (EXPRESS child workflows keep no history AWS could return).
+ */
+export function unsupportedDistributedFields(state: AslState): string[] {
+  const out: string[] = UNSUPPORTED_DISTRIBUTED_FIELDS.filter((field) => field in state);
+  const processor = state.ItemProcessor as Record<string, unknown>;
+  const config = processor.ProcessorConfig as Record<string, unknown>;
+  if (config.ExecutionType !== 'STANDARD')
+    out.push(`ProcessorConfig.ExecutionType ${JSON.stringify(config.ExecutionType ?? null)}`);
   return out;
 }
 

@@ -29,6 +29,8 @@ import {
   recordLibraryEvent,
 } from './history.js';
 import {
+  allTaskBindings,
+  type DistributedMapStep,
   EXECUTION_CONTEXT_KEY,
   functionNameOf,
   type InternalStep,
@@ -90,6 +92,64 @@ export interface WorkflowEngineOptions {
    * A transition that finds it empty is delayed, not failed. None by default.
    */
   stateTransitionBucket?: TokenBucketOptions;
+  /**
+   * Called before a Distributed Map starts its Map Run's child executions, with the ARN of the
+   * state machine they are started on (the top-level one, as on AWS) and the role of the
+   * execution. AWS requires `states:StartExecution` on that state machine for the role; a throw
+   * here fails the Map Run and the Map state as the missing permission would (States.Runtime).
+   */
+  authorizeChildStart?: (stateMachineArn: string, roleArn: string) => void | Promise<void>;
+}
+
+/** AWS's limit on a Distributed Map's concurrent child executions, and its default (state-map-distributed). */
+export const DISTRIBUTED_MAP_MAX_CONCURRENCY = 10_000;
+
+/** The error and cause AWS reports when a Map Run fails for its tolerated failure threshold. */
+export const EXCEED_TOLERATED_FAILURE_THRESHOLD = {
+  error: 'States.ExceedToleratedFailureThreshold',
+  cause: 'The specified tolerated failure threshold was exceeded',
+} as const;
+
+export type MapRunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+
+/** DescribeMapRun's itemCounts and executionCounts (one item per child execution: no ItemBatcher). */
+export interface MapRunCounts {
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+  aborted: number;
+  total: number;
+  resultsWritten: number;
+  failuresNotRedrivable: number;
+  pendingRedrive: number;
+}
+
+/** DescribeMapRun's answer. */
+export interface MapRunDescription {
+  mapRunArn: string;
+  executionArn: string;
+  status: MapRunStatus;
+  startDate: Date;
+  stopDate?: Date;
+  /** As written in the definition; 0 when absent (AWS then runs up to 10,000 at once). */
+  maxConcurrency: number;
+  toleratedFailurePercentage: number;
+  toleratedFailureCount: number;
+  itemCounts: MapRunCounts;
+  executionCounts: MapRunCounts;
+  redriveCount: number;
+}
+
+/** ListMapRuns' MapRunListItem. */
+export interface MapRunListItem {
+  executionArn: string;
+  mapRunArn: string;
+  /** The state machine of the child executions: `<state machine ARN>/<label>`. */
+  stateMachineArn: string;
+  startDate: Date;
+  stopDate?: Date;
 }
 
 /** What an execution used of its quotas, for scale tests and benchmarks. */
@@ -118,7 +178,10 @@ export interface ExecutionStats {
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
-export type ExecutionDescription = Awaited<ReturnType<SfnBackend['describeExecution']>>;
+/** DescribeExecution's answer; `mapRunArn` for a child execution of a Distributed Map. */
+export type ExecutionDescription = Awaited<ReturnType<SfnBackend['describeExecution']>> & {
+  mapRunArn?: string;
+};
 
 /** The EventBridge event Step Functions emits when an execution changes status. */
 export interface ExecutionStatusChangeEvent {
@@ -161,6 +224,8 @@ const STATUSES = new Set(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTE
 interface Machine {
   arn: string;
   name: string;
+  /** The registered state machine this one is, or whose Distributed Map's children run this one. */
+  rootArn: string;
   roleArn: string;
   handlers: Record<string, TaskHandler>;
   prepared: PreparedDefinition;
@@ -207,6 +272,30 @@ interface Execution {
   /** True once the run ended and the history holds the closing event. */
   closed: boolean;
   waiters: Array<() => void>;
+  /** The Map Run that started this execution, for a child execution of a Distributed Map. */
+  mapRun?: MapRun;
+  /** The Map Runs its Distributed Maps started, in order. */
+  mapRuns: MapRun[];
+}
+
+/** One run of a Distributed Map state: its child executions and their counts. */
+interface MapRun {
+  arn: string;
+  parent: Execution;
+  step: DistributedMapStep;
+  /** The state machine the children run (`<parent machine>/<label>`). */
+  machine: Machine;
+  /** Which entry of its state this is (the state's nth entry in the event log, see abortInside). */
+  call: number;
+  status: MapRunStatus;
+  startDate: Date;
+  stopDate?: Date;
+  counts: MapRunCounts;
+  children: Execution[];
+  /** True once MapRunAborted is in the parent's history. */
+  abortRecorded: boolean;
+  /** Settles the Map state's step: called once, when the run closes. */
+  settle?: (outcome: { ok: true; output: Json } | { ok: false; error: Error }) => void;
 }
 
 /**
@@ -220,8 +309,12 @@ export class WorkflowEngine implements SfnBackend {
   readonly region: string;
   readonly accountId: string;
   private readonly options: Required<
-    Omit<WorkflowEngineOptions, 'region' | 'accountId' | 'stateTransitionBucket'>
+    Omit<WorkflowEngineOptions, 'region' | 'accountId' | 'stateTransitionBucket' | 'authorizeChildStart'>
   >;
+  private readonly authorizeChildStart: WorkflowEngineOptions['authorizeChildStart'];
+  private readonly mapRuns = new Map<string, MapRun>();
+  /** Library machines of Distributed Maps' children and selectors, made once per definition. */
+  private readonly libraries = new WeakMap<object, StateMachine>();
   /** The StateTransition bucket, when one is configured. */
   private readonly transitionBucket: TokenBucket | undefined;
   private readonly machines = new Map<string, Machine>();
@@ -254,6 +347,7 @@ export class WorkflowEngine implements SfnBackend {
       maxHistoryEvents,
       maxPayloadBytes,
     };
+    this.authorizeChildStart = options.authorizeChildStart;
     this.transitionBucket =
       options.stateTransitionBucket === undefined
         ? undefined
@@ -300,7 +394,7 @@ export class WorkflowEngine implements SfnBackend {
       timeScale: this.options.timeScale,
       waitTimeOverrides: this.options.waitTimeOverrides,
     });
-    const missing = [...prepared.tasks.values()]
+    const missing = allTaskBindings(prepared)
       .filter((t) => t.functionName !== undefined && !Object.hasOwn(handlers, t.functionName))
       .map((t) => `${t.stateName}: no handler for function ${t.functionName}`);
     if (missing.length) throw new DefinitionError(`${name} has Tasks without a handler`, missing);
@@ -310,6 +404,7 @@ export class WorkflowEngine implements SfnBackend {
     this.machines.set(arn, {
       arn,
       name,
+      rootArn: arn,
       roleArn: registration.roleArn ?? `arn:aws:iam::${this.accountId}:role/${name}-role`,
       handlers: { ...handlers },
       prepared,
@@ -357,6 +452,20 @@ export class WorkflowEngine implements SfnBackend {
       }
       throw new SfnBackendError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
     }
+    const exec = this.launch(machine, arn, name, input, inputJson, inputBytes);
+    return { executionArn: arn, startDate: new Date(exec.startDate) };
+  }
+
+  /** Creates an execution, records its start and runs it (StartExecution and Map Run children). */
+  private launch(
+    machine: Machine,
+    arn: string,
+    name: string,
+    input: string,
+    inputJson: Json,
+    inputBytes: number,
+    mapRun?: MapRun,
+  ): Execution {
     const exec: Execution = {
       arn,
       name,
@@ -382,6 +491,8 @@ export class WorkflowEngine implements SfnBackend {
       done: Promise.resolve(),
       closed: false,
       waiters: [],
+      mapRuns: [],
+      ...(mapRun ? { mapRun } : {}),
     };
     this.executions.set(arn, exec);
     exec.history.add('ExecutionStarted', {
@@ -391,7 +502,7 @@ export class WorkflowEngine implements SfnBackend {
     });
     this.emit(exec);
     exec.done = this.run(exec, inputJson);
-    return { executionArn: arn, startDate: new Date(exec.startDate) };
+    return exec;
   }
 
   /** DescribeExecution. @throws SfnBackendError InvalidArn, ExecutionDoesNotExist */
@@ -427,9 +538,14 @@ export class WorkflowEngine implements SfnBackend {
     return { stopDate: new Date(exec.stopDate ?? Date.now()) };
   }
 
-  /** ListExecutions, newest first. @throws SfnBackendError InvalidArn, StateMachineDoesNotExist, ValidationException, InvalidToken */
+  /**
+   * ListExecutions, newest first: of a state machine, or (with `mapRunArn` instead) the child
+   * executions of a Map Run, which then carry their `mapRunArn` as on AWS.
+   * @throws SfnBackendError InvalidArn, StateMachineDoesNotExist, ResourceNotFound, ValidationException, InvalidToken
+   */
   async listExecutions(request: {
-    stateMachineArn: string;
+    stateMachineArn?: string;
+    mapRunArn?: string;
     statusFilter?: string;
     maxResults?: number;
     nextToken?: string;
@@ -441,23 +557,31 @@ export class WorkflowEngine implements SfnBackend {
       status: string;
       startDate: Date;
       stopDate?: Date;
+      mapRunArn?: string;
     }>;
     nextToken?: string;
   }> {
-    const machine = this.machine(request.stateMachineArn);
+    if ((request.stateMachineArn === undefined) === (request.mapRunArn === undefined)) {
+      throw new SfnBackendError(
+        'ValidationException',
+        'Exactly one of stateMachineArn and mapRunArn must be specified',
+      );
+    }
+    const mapRun = request.mapRunArn === undefined ? undefined : this.mapRun(request.mapRunArn);
+    const machine = request.stateMachineArn === undefined ? undefined : this.machine(request.stateMachineArn);
     if (request.statusFilter !== undefined && !STATUSES.has(request.statusFilter)) {
       throw new SfnBackendError(
         'ValidationException',
         `1 validation error detected: Value '${request.statusFilter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]`,
       );
     }
-    const all = [...this.executions.values()]
-      .filter(
-        (e) =>
-          e.machine === machine && (request.statusFilter === undefined || e.status === request.statusFilter),
-      )
+    const all = (
+      mapRun ? [...mapRun.children] : [...this.executions.values()].filter((e) => e.machine === machine)
+    )
+      .filter((e) => request.statusFilter === undefined || e.status === request.statusFilter)
       .reverse();
-    const { page, nextToken } = paginate(all, request.maxResults, request.nextToken, machine.arn);
+    const key = mapRun?.arn ?? (machine as Machine).arn;
+    const { page, nextToken } = paginate(all, request.maxResults, request.nextToken, key);
     return {
       executions: page.map((e) => {
         const d = describe(e);
@@ -468,9 +592,48 @@ export class WorkflowEngine implements SfnBackend {
           status: d.status,
           startDate: d.startDate,
           ...(d.stopDate ? { stopDate: d.stopDate } : {}),
+          ...(mapRun ? { mapRunArn: mapRun.arn } : {}),
         };
       }),
       ...(nextToken ? { nextToken } : {}),
+    };
+  }
+
+  /**
+   * ListMapRuns: the Map Runs an execution's Distributed Maps started, in the order they started.
+   * @throws SfnBackendError InvalidArn, ExecutionDoesNotExist
+   */
+  listMapRuns(executionArn: string): { mapRuns: MapRunListItem[] } {
+    const exec = this.execution(executionArn);
+    return {
+      mapRuns: exec.mapRuns.map((run) => ({
+        executionArn: exec.arn,
+        mapRunArn: run.arn,
+        stateMachineArn: run.machine.arn,
+        startDate: new Date(run.startDate),
+        ...(run.stopDate ? { stopDate: new Date(run.stopDate) } : {}),
+      })),
+    };
+  }
+
+  /**
+   * DescribeMapRun: status, dates, settings and the item and child-execution counts.
+   * @throws SfnBackendError InvalidArn, ResourceNotFound
+   */
+  describeMapRun(mapRunArn: string): MapRunDescription {
+    const run = this.mapRun(mapRunArn);
+    return {
+      mapRunArn: run.arn,
+      executionArn: run.parent.arn,
+      status: run.status,
+      startDate: new Date(run.startDate),
+      ...(run.stopDate ? { stopDate: new Date(run.stopDate) } : {}),
+      maxConcurrency: run.step.maxConcurrency,
+      toleratedFailurePercentage: run.step.toleratedFailurePercentage ?? 0,
+      toleratedFailureCount: run.step.toleratedFailureCount ?? 0,
+      itemCounts: { ...run.counts },
+      executionCounts: { ...run.counts },
+      redriveCount: 0,
     };
   }
 
@@ -602,15 +765,11 @@ export class WorkflowEngine implements SfnBackend {
       handlers[stateName] = (taskInput) => this.invokeTask(exec, binding, taskInput as Json);
     }
     for (const [stateName, step] of prepared.internal) {
-      handlers[stateName] = (stepInput) => this.runInternalStep(exec, step, stepInput as Json);
+      handlers[stateName] =
+        step.kind === 'distributed'
+          ? (stepInput) => this.runDistributedMap(exec, step, stepInput as Json)
+          : (stepInput) => this.runInternalStep(exec, step, stepInput as Json);
     }
-    const startTime = exec.startDate.toISOString();
-    const execution = {
-      Id: exec.arn,
-      Name: exec.name,
-      RoleArn: machine.roleArn,
-      RedriveCount: 0,
-    };
     const run = machine.library.run(input, {
       noThrowOnAbort: true,
       overrides: {
@@ -618,12 +777,7 @@ export class WorkflowEngine implements SfnBackend {
         waitTimeOverrides: { ...prepared.waitTimeOverrides, ...this.options.waitTimeOverrides },
         retryIntervalOverrides: this.options.retryIntervalOverrides,
       },
-      context: {
-        Execution: execution,
-        [EXECUTION_CONTEXT_KEY]: { ...execution, Input: input, StartTime: startTime },
-        StateMachine: { Id: machine.arn, Name: machine.name },
-        Task: { Token: TASK_TOKEN_PLACEHOLDER },
-      },
+      context: this.libraryContext(exec, input),
     });
     exec.abortRun = run.abort;
     if (exec.status !== 'RUNNING') run.abort();
@@ -663,7 +817,29 @@ export class WorkflowEngine implements SfnBackend {
     for (const waiter of exec.waiters.splice(0)) waiter();
   }
 
-  /** Closes the execution with the first outcome that arrives; aborts the run and every handler. */
+  /**
+   * The context object the library runs with: `$$.Execution` (and the engine's copy of it, see
+   * prepare.ts), `$$.StateMachine`, and the task token placeholder.
+   */
+  private libraryContext(exec: Execution, input: Json): Record<string, unknown> {
+    const execution = {
+      Id: exec.arn,
+      Name: exec.name,
+      RoleArn: exec.machine.roleArn,
+      RedriveCount: 0,
+    };
+    return {
+      Execution: execution,
+      [EXECUTION_CONTEXT_KEY]: { ...execution, Input: input, StartTime: exec.startDate.toISOString() },
+      StateMachine: { Id: exec.machine.arn, Name: exec.machine.name },
+      Task: { Token: TASK_TOKEN_PLACEHOLDER },
+    };
+  }
+
+  /**
+   * Closes the execution with the first outcome that arrives; aborts the run, every handler and
+   * every running Map Run (their children are ABORTED).
+   */
   private finish(exec: Execution, outcome: Outcome): void {
     if (exec.status !== 'RUNNING') return;
     exec.status = outcome.status;
@@ -672,11 +848,17 @@ export class WorkflowEngine implements SfnBackend {
     exec.controller.abort(new DOMException(`The execution is ${exec.status}`, 'AbortError'));
     exec.abortRun?.();
     for (const invocation of [...exec.invocations]) invocation.stop();
+    for (const run of exec.mapRuns) this.abortMapRun(run);
   }
 
   private recordClose(exec: Execution): void {
     const outcome = exec.outcome as Outcome;
     const at = exec.stopDate?.getTime();
+    for (const run of exec.mapRuns) {
+      if (run.status !== 'ABORTED' || run.abortRecorded) continue;
+      run.abortRecorded = true;
+      exec.history.add('MapRunAborted', undefined, { timestamp: at });
+    }
     if (outcome.status === 'ABORTED' || outcome.status === 'TIMED_OUT') {
       for (const [key, type] of exec.openStates) {
         exec.history.add(
@@ -746,7 +928,7 @@ export class WorkflowEngine implements SfnBackend {
         exec.transitions++;
         if (exec.status === 'RUNNING') this.takeTransition(exec);
         exec.openStates.set(key, type);
-        if (tasks.has(name)) {
+        if (tasks.has(name) || exec.machine.prepared.internal.get(name)?.kind === 'distributed') {
           const entries = exec.entries.get(name) ?? [];
           entries.push(ev.index);
           exec.entries.set(name, entries);
@@ -800,6 +982,11 @@ export class WorkflowEngine implements SfnBackend {
       const at = exec.entries.get(invocation.stateName)?.[invocation.call];
       if (inside(invocation.stateName, at))
         invocation.stop('The Map iteration or Parallel branch was aborted');
+    }
+    for (const run of exec.mapRuns) {
+      if (run.status !== 'RUNNING') continue;
+      const at = exec.entries.get(run.step.stateName)?.[run.call];
+      if (inside(run.step.stateName, at)) this.abortMapRun(run);
     }
   }
 
@@ -1084,7 +1271,11 @@ export class WorkflowEngine implements SfnBackend {
   }
 
   /** A state the engine runs in place of the library (see prepare.ts): a scaled Wait or a falsy Pass Result. */
-  private async runInternalStep(exec: Execution, step: InternalStep, input: Json): Promise<Json> {
+  private async runInternalStep(
+    exec: Execution,
+    step: Exclude<InternalStep, DistributedMapStep>,
+    input: Json,
+  ): Promise<Json> {
     if (this.transitionBucket !== undefined) {
       // Once the event log is read up to this state, as for a Task: a throttled transition delays it.
       await nextMacrotask();
@@ -1133,6 +1324,249 @@ export class WorkflowEngine implements SfnBackend {
     return input;
   }
 
+  // --- Distributed Map ---------------------------------------------------------------------------
+
+  /**
+   * The internal step of a Distributed Map state (see prepare.ts): one Map Run. Synchronous up to
+   * counting the state's entries, like invokeTask, so that the run knows which entry it is.
+   */
+  private runDistributedMap(exec: Execution, step: DistributedMapStep, input: Json): Promise<Json> {
+    const call = exec.calls.get(step.stateName) ?? 0;
+    exec.calls.set(step.stateName, call + 1);
+    return this.startMapRun(exec, step, input, call);
+  }
+
+  /**
+   * Evaluates ItemsPath and ItemSelector in the parent, records MapStateStarted and MapRunStarted,
+   * asks authorizeChildStart, then runs the items as child executions of `<machine>/<label>` at
+   * most MaxConcurrency at a time (AWS's 10,000 when it is 0 or absent). Resolves with the
+   * children's outputs in item order once all closed; rejects with
+   * States.ExceedToleratedFailureThreshold once more children failed than tolerated.
+   */
+  private async startMapRun(
+    exec: Execution,
+    step: DistributedMapStep,
+    input: Json,
+    call: number,
+  ): Promise<Json> {
+    const stopped = () => new TerminalStateError('States.Aborted', 'The execution was stopped');
+    // Once the event log is read up to MapStateEntered, as for a Task (history order).
+    await nextMacrotask();
+    if (this.transitionBucket !== undefined) await this.waitForTransitions(exec, () => true);
+    if (exec.status !== 'RUNNING') throw stopped();
+    const items = await this.mapItems(exec, step, input);
+    if (exec.status !== 'RUNNING') throw stopped();
+    exec.history.add('MapStateStarted', { length: items.length });
+
+    const { machine } = exec;
+    const label = step.label ?? randomUUID();
+    const run: MapRun = {
+      arn: `arn:aws:states:${this.region}:${this.accountId}:mapRun:${machine.name}/${label}:${randomUUID()}`,
+      parent: exec,
+      step,
+      machine: {
+        arn: `${machine.arn}/${label}`,
+        name: `${machine.name}/${label}`,
+        rootArn: machine.rootArn,
+        roleArn: machine.roleArn,
+        handlers: machine.handlers,
+        prepared: step.child,
+        library: this.libraryFor(step.child.definition),
+      },
+      call,
+      status: 'RUNNING',
+      startDate: new Date(),
+      counts: {
+        pending: items.length,
+        running: 0,
+        succeeded: 0,
+        failed: 0,
+        timedOut: 0,
+        aborted: 0,
+        total: items.length,
+        resultsWritten: 0,
+        failuresNotRedrivable: 0,
+        pendingRedrive: 0,
+      },
+      children: [],
+      abortRecorded: false,
+    };
+    this.mapRuns.set(run.arn, run);
+    exec.mapRuns.push(run);
+    exec.history.add('MapRunStarted', { mapRunArn: run.arn });
+    // That event may have been the one the history quota refused.
+    if (exec.status !== 'RUNNING') {
+      this.abortMapRun(run);
+      throw stopped();
+    }
+    if (this.authorizeChildStart) {
+      try {
+        await this.authorizeChildStart(machine.rootArn, machine.roleArn);
+      } catch (err) {
+        const cause = `${machine.roleArn} is not authorized to perform: states:StartExecution on resource: ${machine.rootArn}${err instanceof Error && err.message ? ` (${err.message})` : ''}`;
+        if (run.status === 'RUNNING') {
+          this.closeMapRun(run, 'FAILED');
+          exec.history.add('MapRunFailed', { error: 'States.Runtime', cause });
+        }
+        throw new TerminalStateError('States.Runtime', cause);
+      }
+      if (run.status !== 'RUNNING') throw stopped();
+    }
+    return new Promise<Json>((resolve, reject) => {
+      run.settle = (outcome) => {
+        run.settle = undefined;
+        if (outcome.ok) resolve(outcome.output);
+        else reject(outcome.error);
+      };
+      this.dispatch(run, items);
+    });
+  }
+
+  /** The children's inputs: the selector (ItemsPath, ItemSelector) run by the library on the state's input. */
+  private async mapItems(exec: Execution, step: DistributedMapStep, input: Json): Promise<Json[]> {
+    const library = this.libraryFor(step.selector);
+    const run = library.run(input, { context: this.libraryContext(exec, JSON.parse(exec.input) as Json) });
+    let result: unknown;
+    try {
+      result = await run.result;
+    } catch (err) {
+      const inner = err instanceof ExecutionError && err.cause instanceof Error ? err.cause : err;
+      const message = inner instanceof Error ? inner.message : String(inner);
+      const name = inner instanceof Error ? inner.name : 'States.Runtime';
+      if (name === 'States.Runtime' || !name) throw new TerminalStateError('States.Runtime', message);
+      throw Object.assign(new Error(message), { name });
+    }
+    if (!Array.isArray(result)) {
+      throw new TerminalStateError(
+        'States.Runtime',
+        `The ItemsPath of ${step.stateName} did not select an array`,
+      );
+    }
+    return result as Json[];
+  }
+
+  /** Starts children up to the concurrency limit, and one more each time one closes. */
+  private dispatch(run: MapRun, items: Json[]): void {
+    const declared = run.step.maxConcurrency;
+    const limit =
+      declared > 0 ? Math.min(declared, DISTRIBUTED_MAP_MAX_CONCURRENCY) : DISTRIBUTED_MAP_MAX_CONCURRENCY;
+    const outputs: Json[] = new Array(items.length).fill(null);
+    let next = 0;
+    let open = 0;
+    let closed = 0;
+    const more = (): void => {
+      while (run.status === 'RUNNING' && open < limit && next < items.length) {
+        const index = next++;
+        open++;
+        run.counts.pending--;
+        run.counts.running++;
+        const child = this.startChild(run, items[index] as Json);
+        void child.done.then(() => {
+          open--;
+          closed++;
+          run.counts.running--;
+          switch (child.status) {
+            case 'SUCCEEDED':
+              run.counts.succeeded++;
+              outputs[index] = JSON.parse(child.outcome?.output ?? 'null') as Json;
+              break;
+            case 'TIMED_OUT':
+              run.counts.timedOut++;
+              outputs[index] = failedChildResult(child);
+              break;
+            case 'ABORTED':
+              run.counts.aborted++;
+              outputs[index] = failedChildResult(child);
+              break;
+            default:
+              run.counts.failed++;
+              outputs[index] = failedChildResult(child);
+          }
+          if (run.status !== 'RUNNING') return;
+          if (child.status !== 'SUCCEEDED' && exceedsTolerance(run)) this.failMapRun(run);
+          else if (closed === items.length) this.succeedMapRun(run, outputs);
+          else more();
+        });
+      }
+    };
+    if (items.length === 0) this.succeedMapRun(run, outputs);
+    else more();
+  }
+
+  private startChild(run: MapRun, item: Json): Execution {
+    const name = randomUUID();
+    const arn = `arn:aws:states:${this.region}:${this.accountId}:execution:${run.machine.name}:${name}`;
+    const input = JSON.stringify(item);
+    const child = this.launch(
+      run.machine,
+      arn,
+      name,
+      input,
+      JSON.parse(input) as Json,
+      Buffer.byteLength(input, 'utf8'),
+      run,
+    );
+    run.children.push(child);
+    return child;
+  }
+
+  private closeMapRun(run: MapRun, status: Exclude<MapRunStatus, 'RUNNING'>): void {
+    run.status = status;
+    run.stopDate = new Date();
+  }
+
+  private stopChildren(run: MapRun): void {
+    for (const child of run.children) this.finish(child, { status: 'ABORTED' });
+  }
+
+  private succeedMapRun(run: MapRun, outputs: Json[]): void {
+    this.closeMapRun(run, 'SUCCEEDED');
+    const exec = run.parent;
+    exec.history.add('MapRunSucceeded');
+    const bytes = payloadBytes(outputs);
+    this.notePayload(exec, bytes, run.step.stateName);
+    if (bytes > this.options.maxPayloadBytes) {
+      run.settle?.({ ok: false, error: dataLimitExceeded(run.step.stateName) });
+    } else {
+      run.settle?.({ ok: true, output: outputs });
+    }
+  }
+
+  /** The tolerated failure threshold is exceeded: the run fails, its running children are aborted. */
+  private failMapRun(run: MapRun): void {
+    this.closeMapRun(run, 'FAILED');
+    this.stopChildren(run);
+    const { error, cause } = EXCEED_TOLERATED_FAILURE_THRESHOLD;
+    run.parent.history.add('MapRunFailed', { error, cause });
+    run.settle?.({ ok: false, error: Object.assign(new Error(cause), { name: error }) });
+  }
+
+  /**
+   * The parent closed, or the Map state was abandoned (a failed enclosing Map or Parallel): the
+   * run is ABORTED with its running children. MapRunAborted is recorded now while the parent runs,
+   * else by recordClose before the parent's closing event.
+   */
+  private abortMapRun(run: MapRun): void {
+    if (run.status !== 'RUNNING') return;
+    this.closeMapRun(run, 'ABORTED');
+    this.stopChildren(run);
+    if (run.parent.status === 'RUNNING') {
+      run.abortRecorded = true;
+      run.parent.history.add('MapRunAborted');
+    }
+    run.settle?.({ ok: false, error: new TerminalStateError('States.Aborted', 'The Map Run was aborted') });
+  }
+
+  /** One library machine per definition object (a child definition or a selector), made on first use. */
+  private libraryFor(definition: object): StateMachine {
+    let library = this.libraries.get(definition);
+    if (!library) {
+      library = new StateMachine(definition as never, { validationOptions: { noValidate: true } });
+      this.libraries.set(definition, library);
+    }
+    return library;
+  }
+
   // --- lookups -----------------------------------------------------------------------------------
 
   private machine(arn: string): Machine {
@@ -1149,6 +1583,21 @@ export class WorkflowEngine implements SfnBackend {
     if (!machine)
       throw new SfnBackendError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
     return machine;
+  }
+
+  private mapRun(arn: string): MapRun {
+    if (
+      typeof arn !== 'string' ||
+      !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:mapRun:[^:]+:[^:]+$/.test(arn)
+    ) {
+      throw new SfnBackendError(
+        'InvalidArn',
+        `Invalid Arn: 'Resource type not valid in this context: ${arn}'`,
+      );
+    }
+    const run = this.mapRuns.get(arn);
+    if (!run) throw new SfnBackendError('ResourceNotFound', `Resource not found: '${arn}'`);
+    return run;
   }
 
   private execution(arn: string): Execution {
@@ -1353,6 +1802,7 @@ function describe(exec: Execution): ExecutionDescription {
     ...(o?.output !== undefined ? { output: o.output } : {}),
     ...(o?.error !== undefined ? { error: o.error } : {}),
     ...(o?.cause !== undefined ? { cause: o.cause } : {}),
+    ...(exec.mapRun ? { mapRunArn: exec.mapRun.arn } : {}),
   };
 }
 
@@ -1415,6 +1865,44 @@ function positiveInteger(
     return undefined;
   }
   return Number.isInteger(resolved) && (resolved as number) >= 1 ? (resolved as number) : undefined;
+}
+
+/**
+ * The threshold of a Map Run (maprun-fail-threshold.html): failed, timed-out (and here aborted)
+ * children against ToleratedFailureCount and ToleratedFailurePercentage of the item count; either
+ * one exceeded fails the run. Neither declared: any failure does (both default to 0).
+ */
+function exceedsTolerance(run: MapRun): boolean {
+  const { failed, timedOut, aborted, total } = run.counts;
+  const failures = failed + timedOut + aborted;
+  const { toleratedFailureCount: count, toleratedFailurePercentage: percentage } = run.step;
+  if (count === undefined && percentage === undefined) return failures > 0;
+  return (
+    (count !== undefined && failures > count) ||
+    (percentage !== undefined && total > 0 && (failures / total) * 100 > percentage)
+  );
+}
+
+/**
+ * What a failed child contributes to a Distributed Map's output when the run tolerates it: its
+ * execution result unchanged, as for ResultWriter's `Transformation: NONE` (input-output-resultwriter.html:
+ * "If a child workflow execution fails, Step Functions returns its execution results unchanged").
+ */
+function failedChildResult(child: Execution): Json {
+  const o = child.outcome;
+  return {
+    ...(o?.cause !== undefined ? { Cause: o.cause } : {}),
+    ...(o?.error !== undefined ? { Error: o.error } : {}),
+    ExecutionArn: child.arn,
+    Input: child.input,
+    InputDetails: { Included: true },
+    Name: child.name,
+    RedriveCount: 0,
+    StartDate: child.startDate.toISOString(),
+    StateMachineArn: child.machine.arn,
+    Status: child.status,
+    StopDate: (child.stopDate ?? new Date()).toISOString(),
+  };
 }
 
 function findState(prepared: PreparedDefinition, name: string): Record<string, unknown> | undefined {

@@ -3,6 +3,7 @@ import {
   type AslState,
   collectStates,
   DefinitionError,
+  isDistributedMap,
   isObject,
   type Json,
   visitPathExpressions,
@@ -22,7 +23,13 @@ import {
  *   passes on, because the library's Map iterations and Parallel branches are nested runs whose
  *   `$$.Execution.Input` is the item and whose `StartTime` is new;
  * - with a timeScale: Wait `Seconds` through waitTimeOverrides, dynamic Waits (SecondsPath,
- *   Timestamp, TimestampPath) as internal steps, Retry IntervalSeconds/MaxDelaySeconds scaled.
+ *   Timestamp, TimestampPath) as internal steps, Retry IntervalSeconds/MaxDelaySeconds scaled;
+ * - a Distributed Map (the library would run it inline) becomes an internal step that keeps the
+ *   state's InputPath/ResultSelector/ResultPath/OutputPath/Retry/Catch and transition: the engine
+ *   runs its items as child executions (a Map Run). Its ItemProcessor is cut out and prepared as
+ *   the child executions' own definition; ItemsPath and ItemSelector go into a one-state inline
+ *   Map (the selector) the engine runs with the library to get the children's inputs, so both
+ *   are evaluated exactly as for an inline Map.
  */
 
 /** The longest timer Node keeps (2^31-1 ms), in whole seconds. */
@@ -54,7 +61,26 @@ export type InternalStep =
       timestamp?: string;
       timestampPath?: string;
     }
-  | { kind: 'literal'; value: Json };
+  | { kind: 'literal'; value: Json }
+  | DistributedMapStep;
+
+/** A Distributed Map state the engine runs as a Map Run (see prepareDefinition). */
+export interface DistributedMapStep {
+  kind: 'distributed';
+  stateName: string;
+  /**
+   * A definition of one inline Map (ItemsPath, ItemSelector or Parameters, and a Pass processor)
+   * whose output, for the Map state's effective input, is the array of the children's inputs.
+   */
+  selector: AslDefinition;
+  /** The ItemProcessor's StartAt/States, prepared: what every child execution runs. */
+  child: PreparedDefinition;
+  /** MaxConcurrency as written: 0 (or absent) means AWS's default for Distributed mode. */
+  maxConcurrency: number;
+  toleratedFailureCount?: number;
+  toleratedFailurePercentage?: number;
+  label?: string;
+}
 
 export interface PreparedDefinition {
   definition: AslDefinition;
@@ -104,8 +130,12 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
     definition.TimeoutSeconds = Math.min(definition.TimeoutSeconds, MAX_TIMER_SECONDS);
   }
 
+  // Before the walk below, so that the children's states are not part of this machine.
+  const distributed = cutDistributedMaps(definition, options);
+  for (const [name, step] of distributed) internal.set(name, step);
+
   for (const { name, state, path, ancestors: enclosing } of collectStates(definition)) {
-    stateTypes.set(name, state.Type);
+    stateTypes.set(name, distributed.has(name) ? 'Map' : state.Type);
     ancestors.set(name, enclosing);
     rewriteExecutionContext(state);
     if (state.ResultPath === '$') delete state.ResultPath;
@@ -122,6 +152,7 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
       }
     }
 
+    if (distributed.has(name)) continue;
     switch (state.Type) {
       case 'Task': {
         const binding = bindTask(name, state, options, problems, path);
@@ -156,6 +187,99 @@ export function prepareDefinition(source: AslDefinition, options: PrepareOptions
   if (problems.length)
     throw new DefinitionError('Definition has Task resources the engine cannot bind', problems);
   return { definition, tasks, internal, stateTypes, ancestors, waitTimeOverrides };
+}
+
+/** The Map fields the internal step of a Distributed Map no longer carries (the engine runs them). */
+const DISTRIBUTED_FIELDS = [
+  'ItemProcessor',
+  'Iterator',
+  'ItemsPath',
+  'ItemSelector',
+  'Parameters',
+  'MaxConcurrency',
+  'MaxConcurrencyPath',
+  'Label',
+  'ToleratedFailureCount',
+  'ToleratedFailureCountPath',
+  'ToleratedFailurePercentage',
+  'ToleratedFailurePercentagePath',
+  'ItemReader',
+  'ItemBatcher',
+  'ResultWriter',
+];
+
+/**
+ * Replaces every Distributed Map of this machine (inside inline Maps and Parallel branches too,
+ * not inside another Distributed Map's processor: that one is the child's) by an internal Task,
+ * and returns what the engine needs to run each as a Map Run.
+ */
+function cutDistributedMaps(
+  definition: AslDefinition,
+  options: PrepareOptions,
+): Map<string, DistributedMapStep> {
+  const out = new Map<string, DistributedMapStep>();
+  const walk = (machine: Record<string, unknown>) => {
+    if (!isObject(machine.States)) return;
+    for (const [name, state] of Object.entries(machine.States)) {
+      if (!isObject(state)) continue;
+      if (isDistributedMap(state as AslState)) {
+        out.set(name, toDistributedStep(name, state as AslState, options));
+        continue;
+      }
+      for (const field of ['ItemProcessor', 'Iterator'] as const) {
+        if (isObject(state[field])) walk(state[field]);
+      }
+      if (Array.isArray(state.Branches)) {
+        for (const branch of state.Branches) if (isObject(branch)) walk(branch);
+      }
+    }
+  };
+  walk(definition);
+  return out;
+}
+
+function toDistributedStep(name: string, state: AslState, options: PrepareOptions): DistributedMapStep {
+  const processor = state.ItemProcessor as Record<string, unknown>;
+  const child = prepareDefinition(
+    { StartAt: processor.StartAt as string, States: processor.States as Record<string, AslState> },
+    options,
+  );
+  const selectorMap: AslState = {
+    Type: 'Map',
+    ItemProcessor: { StartAt: 'Item', States: { Item: { Type: 'Pass', End: true } } },
+    End: true,
+  };
+  if (state.ItemsPath !== undefined) selectorMap.ItemsPath = state.ItemsPath;
+  if (state.ItemSelector !== undefined) selectorMap.ItemSelector = state.ItemSelector;
+  else if (state.Parameters !== undefined) selectorMap.ItemSelector = state.Parameters;
+  // ItemSelector is evaluated in the parent: `$$.Execution…` is the parent's.
+  rewriteExecutionContext(selectorMap);
+  const step: DistributedMapStep = {
+    kind: 'distributed',
+    stateName: name,
+    selector: { StartAt: 'Items', States: { Items: selectorMap } },
+    child,
+    maxConcurrency: typeof state.MaxConcurrency === 'number' ? state.MaxConcurrency : 0,
+  };
+  if (typeof state.ToleratedFailureCount === 'number')
+    step.toleratedFailureCount = state.ToleratedFailureCount;
+  if (typeof state.ToleratedFailurePercentage === 'number')
+    step.toleratedFailurePercentage = state.ToleratedFailurePercentage;
+  if (typeof state.Label === 'string') step.label = state.Label;
+  for (const field of DISTRIBUTED_FIELDS) delete state[field];
+  state.Type = 'Task';
+  state.Resource = INTERNAL_RESOURCE;
+  state.TimeoutSeconds = MAX_TIMER_SECONDS;
+  return step;
+}
+
+/** The Task bindings of a prepared definition and of its Distributed Maps' children, recursively. */
+export function allTaskBindings(prepared: PreparedDefinition): TaskBinding[] {
+  const out = [...prepared.tasks.values()];
+  for (const step of prepared.internal.values()) {
+    if (step.kind === 'distributed') out.push(...allTaskBindings(step.child));
+  }
+  return out;
 }
 
 function bindTask(
