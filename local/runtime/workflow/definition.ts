@@ -354,7 +354,6 @@ const UNSUPPORTED_DISTRIBUTED_FIELDS = [
   'ResultWriter',
   'ToleratedFailurePercentagePath',
   'ToleratedFailureCountPath',
-  'MaxConcurrencyPath',
 ] as const;
 
 /** True for a Map state whose ItemProcessor runs in DISTRIBUTED mode (each item a child execution). */

@@ -287,6 +287,8 @@ interface MapRun {
   machine: Machine;
   /** Which entry of its state this is (the state's nth entry in the event log, see abortInside). */
   call: number;
+  /** MaxConcurrency, or what MaxConcurrencyPath selected: 0 means AWS's default (10,000). */
+  maxConcurrency: number;
   status: MapRunStatus;
   startDate: Date;
   stopDate?: Date;
@@ -628,7 +630,7 @@ export class WorkflowEngine implements SfnBackend {
       status: run.status,
       startDate: new Date(run.startDate),
       ...(run.stopDate ? { stopDate: new Date(run.stopDate) } : {}),
-      maxConcurrency: run.step.maxConcurrency,
+      maxConcurrency: run.maxConcurrency,
       toleratedFailurePercentage: run.step.toleratedFailurePercentage ?? 0,
       toleratedFailureCount: run.step.toleratedFailureCount ?? 0,
       itemCounts: { ...run.counts },
@@ -1356,6 +1358,7 @@ export class WorkflowEngine implements SfnBackend {
     if (exec.status !== 'RUNNING') throw stopped();
     const items = await this.mapItems(exec, step, input);
     if (exec.status !== 'RUNNING') throw stopped();
+    const maxConcurrency = maxConcurrencyOf(step, input, contextOf(exec));
     exec.history.add('MapStateStarted', { length: items.length });
 
     const { machine } = exec;
@@ -1374,6 +1377,7 @@ export class WorkflowEngine implements SfnBackend {
         library: this.libraryFor(step.child.definition),
       },
       call,
+      maxConcurrency,
       status: 'RUNNING',
       startDate: new Date(),
       counts: {
@@ -1447,7 +1451,7 @@ export class WorkflowEngine implements SfnBackend {
 
   /** Starts children up to the concurrency limit, and one more each time one closes. */
   private dispatch(run: MapRun, items: Json[]): void {
-    const declared = run.step.maxConcurrency;
+    const declared = run.maxConcurrency;
     const limit =
       declared > 0 ? Math.min(declared, DISTRIBUTED_MAP_MAX_CONCURRENCY) : DISTRIBUTED_MAP_MAX_CONCURRENCY;
     const outputs: Json[] = new Array(items.length).fill(null);
@@ -1839,6 +1843,28 @@ function paginate<T>(
       ? Buffer.from(JSON.stringify({ k: key, o: offset + size })).toString('base64url')
       : undefined;
   return { page, nextToken: next };
+}
+
+/**
+ * A Distributed Map's MaxConcurrency: as written, or what MaxConcurrencyPath selects from the
+ * state's input (after InputPath), which must be a non-negative integer (0: AWS's default).
+ * @throws TerminalStateError States.Runtime naming the state and the path otherwise
+ */
+function maxConcurrencyOf(step: DistributedMapStep, input: Json, context: unknown): number {
+  if (step.maxConcurrencyPath === undefined) return step.maxConcurrency;
+  let value: unknown;
+  try {
+    value = evaluateReferencePath(step.maxConcurrencyPath, input, context);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TerminalStateError(
+      'States.Runtime',
+      `The MaxConcurrencyPath of ${step.stateName} (${step.maxConcurrencyPath}) selected ${JSON.stringify(value) ?? 'nothing'}, not a non-negative integer`,
+    );
+  }
+  return value;
 }
 
 function contextOf(exec: Execution): Record<string, unknown> {

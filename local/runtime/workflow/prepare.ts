@@ -77,6 +77,8 @@ export interface DistributedMapStep {
   child: PreparedDefinition;
   /** MaxConcurrency as written: 0 (or absent) means AWS's default for Distributed mode. */
   maxConcurrency: number;
+  /** MaxConcurrencyPath: read from the state's input (after InputPath) when the Map Run starts. */
+  maxConcurrencyPath?: string;
   toleratedFailureCount?: number;
   toleratedFailurePercentage?: number;
   label?: string;
@@ -266,6 +268,7 @@ function toDistributedStep(name: string, state: AslState, options: PrepareOption
   if (typeof state.ToleratedFailurePercentage === 'number')
     step.toleratedFailurePercentage = state.ToleratedFailurePercentage;
   if (typeof state.Label === 'string') step.label = state.Label;
+  if (typeof state.MaxConcurrencyPath === 'string') step.maxConcurrencyPath = state.MaxConcurrencyPath;
   for (const field of DISTRIBUTED_FIELDS) delete state[field];
   state.Type = 'Task';
   state.Resource = INTERNAL_RESOURCE;

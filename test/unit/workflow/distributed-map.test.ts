@@ -331,6 +331,29 @@ describe('concurrency', () => {
     expect(state.max).toBe(3);
   });
 
+  it('reads MaxConcurrencyPath from the state input, and fails the state on a value that is not a count', async () => {
+    const { state, deploy } = counting();
+
+    const { engine, executionArn, result } = await run(
+      fanOut({ MaxConcurrencyPath: '$.limits.concurrency' }),
+      { deploy },
+      { clusters: clusters(9), limits: { concurrency: 2 } },
+    );
+    const bad = await run(
+      fanOut({ MaxConcurrencyPath: '$.limits.concurrency' }),
+      { deploy },
+      { clusters: clusters(3), limits: { concurrency: 'two' } },
+    );
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(state.max).toBe(2);
+    const [mapRun] = engine.listMapRuns(executionArn).mapRuns;
+    expect(engine.describeMapRun(mapRun?.mapRunArn as string).maxConcurrency).toBe(2);
+    expect(bad.result.status).toBe('FAILED');
+    expect(bad.result.error).toBe('States.Runtime');
+    expect(bad.result.cause).toMatch(/MaxConcurrencyPath of Fan \(\$\.limits\.concurrency\) selected "two"/);
+  });
+
   it('is not held to the inline 40 without a MaxConcurrency', async () => {
     const { state, deploy } = counting();
 
