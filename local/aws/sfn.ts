@@ -25,10 +25,14 @@ export interface SfnBackend {
     output?: string;
     error?: string;
     cause?: string;
+    /** For a child execution of a Distributed Map: its Map Run. */
+    mapRunArn?: string;
   }>;
   stopExecution(input: { executionArn: string; error?: string; cause?: string }): Promise<{ stopDate: Date }>;
   listExecutions(input: {
-    stateMachineArn: string;
+    /** One of stateMachineArn and mapRunArn (a Distributed Map's child executions). */
+    stateMachineArn?: string;
+    mapRunArn?: string;
     statusFilter?: string;
     maxResults?: number;
     nextToken?: string;
@@ -52,6 +56,18 @@ export interface SfnBackend {
   sendTaskSuccess(input: { taskToken: string; output: string }): Promise<void>;
   sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): Promise<void>;
   sendTaskHeartbeat(input: { taskToken: string }): Promise<void>;
+  /** ListMapRuns: the Map Runs an execution's Distributed Maps started (optional: not every backend has them). */
+  listMapRuns?(executionArn: string): {
+    mapRuns: Array<{
+      executionArn: string;
+      mapRunArn: string;
+      stateMachineArn: string;
+      startDate: Date;
+      stopDate?: Date;
+    }>;
+  };
+  /** DescribeMapRun. */
+  describeMapRun?(mapRunArn: string): object;
 }
 
 /** Thrown by a backend to answer with an AWS error: type is the AWS error code (ExecutionAlreadyExists, ExecutionDoesNotExist, StateMachineDoesNotExist, InvalidName, InvalidToken, TaskDoesNotExist, TaskTimedOut, InvalidOutput, InvalidArn, ...). */
@@ -76,10 +92,13 @@ const MAX_PAYLOAD = 262_144;
 const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\p{Cc}]/u;
 const STATE_MACHINE_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]*:\d*:stateMachine:[^:]+(:[^:]+)?$/;
 const EXECUTION_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]*:\d*:(execution|express):[^:]+:[^:]+$/;
+/** A Distributed Map's Map Run: `mapRun:<state machine>/<label>:<id>`. */
+const MAP_RUN_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]*:\d*:mapRun:[^:/]+\/[^:]+:[^:]+$/;
 
 /**
- * Registers StartExecution, DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory,
- * SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat on an AWSStepFunctions router.
+ * Registers StartExecution, DescribeExecution, StopExecution, ListExecutions (by state machine or
+ * Map Run), ListMapRuns, DescribeMapRun, GetExecutionHistory, SendTaskSuccess, SendTaskFailure and
+ * SendTaskHeartbeat on an AWSStepFunctions router.
  * `backend` is looked up on every call, so one can be attached after the server started.
  */
 export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBackend | undefined): void {
@@ -145,6 +164,7 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
       outputDetails: execution.output === undefined ? undefined : { included: data },
       error: data ? execution.error : undefined,
       cause: data ? execution.cause : undefined,
+      mapRunArn: execution.mapRunArn,
     });
   });
 
@@ -173,18 +193,20 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
     const nextToken = members.string('nextToken', { min: 1, max: 3096 });
     const mapRunArn = members.string('mapRunArn', { min: 1, max: 2000 });
     members.done();
-    if (stateMachineArn === undefined) {
+    if ((stateMachineArn === undefined) === (mapRunArn === undefined)) {
       throw new AwsJsonError(
         'ValidationException',
-        mapRunArn === undefined
+        stateMachineArn === undefined
           ? 'Must provide a StateMachine ARN or MapRun ARN'
-          : 'The stand-in lists executions by state machine only (mapRunArn is not served)',
+          : 'Only one of StateMachine ARN or MapRun ARN may be provided',
       );
     }
-    checkArn(stateMachineArn, STATE_MACHINE_ARN);
+    if (stateMachineArn !== undefined) checkArn(stateMachineArn, STATE_MACHINE_ARN);
+    if (mapRunArn !== undefined) checkArn(mapRunArn, MAP_RUN_ARN);
     const listed = await use((sfn) =>
       sfn.listExecutions({
-        stateMachineArn,
+        ...(stateMachineArn === undefined ? {} : { stateMachineArn }),
+        ...(mapRunArn === undefined ? {} : { mapRunArn }),
         ...(statusFilter === undefined ? {} : { statusFilter }),
         // 0 means the default page size, as on AWS.
         ...(maxResults === undefined || maxResults === 0 ? {} : { maxResults }),
@@ -192,6 +214,43 @@ export function registerSfnActions(router: AwsJsonRouter, backend: () => SfnBack
       }),
     );
     return toWire({ executions: listed.executions, nextToken: listed.nextToken });
+  });
+
+  router.register('ListMapRuns', async (input) => {
+    const members = new Members(input);
+    const executionArn = members.string('executionArn', { required: true, min: 1, max: 256 });
+    const maxResults = members.integer('maxResults', { min: 0, max: 1000 });
+    const nextToken = members.string('nextToken', { min: 1, max: 3096 });
+    members.done();
+    checkArn(executionArn, EXECUTION_ARN);
+    const listed = await use(async (sfn) => {
+      if (sfn.listMapRuns === undefined)
+        throw new AwsJsonError('ValidationException', 'Map Runs are not served');
+      // The execution must exist (ExecutionDoesNotExist otherwise), as on AWS.
+      await sfn.describeExecution(executionArn);
+      return sfn.listMapRuns(executionArn);
+    });
+    const size = maxResults === undefined || maxResults === 0 ? 100 : maxResults;
+    const start = nextToken === undefined ? 0 : Number(nextToken);
+    if (!Number.isInteger(start) || start < 0 || start > listed.mapRuns.length) {
+      throw new AwsJsonError('InvalidToken', 'Invalid Token');
+    }
+    const page = listed.mapRuns.slice(start, start + size);
+    const next = start + size < listed.mapRuns.length ? String(start + size) : undefined;
+    return toWire({ mapRuns: page, nextToken: next });
+  });
+
+  router.register('DescribeMapRun', async (input) => {
+    const members = new Members(input);
+    const mapRunArn = members.string('mapRunArn', { required: true, min: 1, max: 2000 });
+    members.done();
+    checkArn(mapRunArn, MAP_RUN_ARN);
+    const described = await use(async (sfn) => {
+      if (sfn.describeMapRun === undefined)
+        throw new AwsJsonError('ValidationException', 'Map Runs are not served');
+      return sfn.describeMapRun(mapRunArn);
+    });
+    return toWire(described as Record<string, unknown>);
   });
 
   router.register('GetExecutionHistory', async (input) => {

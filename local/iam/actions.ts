@@ -342,14 +342,20 @@ function statesRequests(operation: string, input: Record<string, unknown>): Auth
   switch (operation) {
     case 'StartExecution':
     case 'StartSyncExecution':
-    case 'ListExecutions':
     case 'DescribeStateMachine':
       return [{ action, resource: str(input.stateMachineArn) ?? '*' }];
+    // By state machine, or by a Distributed Map's Map Run (the service authorization reference's
+    // resource types for ListExecutions: stateMachine and mapRun).
+    case 'ListExecutions':
+      return [{ action, resource: str(input.stateMachineArn) ?? str(input.mapRunArn) ?? '*' }];
     case 'DescribeExecution':
     case 'StopExecution':
     case 'GetExecutionHistory':
     case 'RedriveExecution':
+    case 'ListMapRuns':
       return [{ action, resource: str(input.executionArn) ?? '*' }];
+    case 'DescribeMapRun':
+      return [{ action, resource: str(input.mapRunArn) ?? '*' }];
     default:
       // SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat: no resource type (`*`).
       return [{ action, resource: '*' }];
