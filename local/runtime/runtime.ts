@@ -321,7 +321,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     return functions.get(fn.name) as LocalFunction;
   };
 
-  const engine = new WorkflowEngine({ region: REGION, accountId: ACCOUNT, ...options.engine });
+  const engine = new WorkflowEngine({
+    region: REGION,
+    accountId: ACCOUNT,
+    // A Distributed Map starts its child executions as the state machine's role, which needs
+    // states:StartExecution on the state machine ("IAM policies for using Distributed Map states").
+    authorizeChildStart: async (arn) => {
+      const decision = await authorize(stateMachineRole, { action: 'states:StartExecution', resource: arn });
+      if (!decision.allowed) throw new Error(decision.message);
+    },
+    ...options.engine,
+  });
   // Each Task invokes its function as the state machine's role: lambda:InvokeFunction must be allowed.
   const handlers: Record<string, TaskHandler> = {};
   for (const [name, fn] of functions)
