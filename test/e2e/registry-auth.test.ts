@@ -26,15 +26,24 @@ async function tasksOf(docker: Docker, image: string) {
 /**
  * What Swarm does when a node is lost or a container dies hours after the deployment: it starts a
  * new task, which must pull the image on a node that does not have it, with the credentials Swarm
- * stored at the service's last update. Here: every container of `web` removed, and the image too.
+ * stored at the service's last update. Here: the image removed, then every container of `web`.
+ * The image goes first (forced: untagged while its containers run), so that a task Swarm restarts
+ * between the two removals cannot start from the local copy.
  */
 async function forceReschedule(docker: Docker, image: string): Promise<void> {
+  await docker
+    .getImage(image)
+    .remove({ force: true })
+    .catch(() => {});
   const containers = await docker.listContainers({
     all: true,
     filters: { label: [`com.docker.swarm.service.name=${SERVICE}`] },
   });
   for (const c of containers) await docker.getContainer(c.Id).remove({ force: true });
-  await docker.getImage(image).remove({ force: true });
+  await docker
+    .getImage(image)
+    .remove({ force: true })
+    .catch(() => {});
 }
 
 describe('registry credentials that expire (ECR tokens)', () => {
