@@ -93,15 +93,13 @@ export async function initSwarm(c: ClusterLayout): Promise<void> {
 export const DEPLOYER_METRICS_PORT = 9464;
 
 /**
- * Prometheus inside the cluster's namespace, scraping what the deployer analyses (every 2 s, with
- * task discovery every 2 s: a canary's first samples arrive within seconds of its start, so that
- * test-sized analyses can start early; a deployment's own Prometheus usually scrapes less often), and,
+ * Prometheus inside the cluster's namespace, scraping what the deployer analyses (every 5 s), and,
  * on the local fleet only, the twin's own metrics on the host side of the registry's link
  * (10.x.0.1): a target that is down until the twin runs.
  */
 export function prometheusConfig(c: ClusterLayout): string {
   const config = JSON.parse(
-    swarmPrometheusConfig({ cluster: c.name, socket: c.socket, intervalSeconds: 2, timeoutSeconds: 2 }),
+    swarmPrometheusConfig({ cluster: c.name, socket: c.socket, intervalSeconds: 5, timeoutSeconds: 4 }),
   ) as { scrape_configs: unknown[] };
   const host = c.gateway.replace(/^(10\.\d+)\.\d+\.1$/, '$1.0.1');
   config.scrape_configs.push({

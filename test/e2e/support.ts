@@ -45,11 +45,10 @@ export function policy(over: Record<string, unknown> = {}) {
         {
           template: 'success-rate',
           params: { minSuccessRate: 0.9 },
-          // The fleet's Prometheus scrapes and discovers tasks every 2 s: rounds at 6, 10 and 14 s.
-          interval: '4s',
+          interval: '5s',
           window: '20s',
           count: 3,
-          initialDelay: '6s',
+          initialDelay: '10s',
           failureLimit: 0,
           inconclusiveLimit: 2,
         },
