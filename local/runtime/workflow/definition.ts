@@ -214,7 +214,7 @@ export const BLOCKING_RULES: ReadonlySet<LintRule> = new Set<LintRule>([
 const CALLBACK = /\.waitForTaskToken$/;
 
 /**
- * The violations of the local-fidelity subset (reference/step-functions-local.md, Recommendation 2):
+ * The violations of the local-fidelity subset (what the engine runs as AWS does; docs/local-runtime.md):
  * JSONata, Assign, Arguments/Output, ResultPath "$", a falsy Pass Result, `$$.State.*`,
  * `$$.Execution.Input`/`StartTime` inside an inline Map or Parallel, a Distributed Map using what
  * the engine does not emulate (S3 ItemReader/ResultWriter, ItemBatcher, EXPRESS children, the *Path

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { SfnBackendError } from './sfn-backend.js';
 
 /**
- * Task tokens for `.waitForTaskToken` Tasks, which aws-local-stepfunctions does not have
- * (reference/step-functions-local.md §1.4). Each callback invocation gets a fresh token; the
+ * Task tokens for `.waitForTaskToken` Tasks, which aws-local-stepfunctions does not have (its
+ * docs/feature-support.md lists the callback pattern as not supported). Each callback invocation gets a fresh token; the
  * pending Task's promise resolves or rejects through SendTaskSuccess/SendTaskFailure, a heartbeat
  * timer (HeartbeatSeconds, re-armed by SendTaskHeartbeat) fails it with States.Timeout, and a
  * token that was closed (completed, timed out, execution stopped) answers late calls with

@@ -21,8 +21,10 @@ const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex
 const MESSAGE_ID = 'dd01e56b-ff48-483e-a508-b5f073f31b16';
 
 describe('ClientMessage framing', () => {
-  it('encodes the worked example of the reference byte for byte', () => {
-    // Prepare: the dump from reference/ssm-data-channel.md section 2.
+  it('encodes a worked example byte for byte', () => {
+    // Prepare: a ClientMessage dumped byte by byte (session-manager-plugin's
+    // clientmessage.go layout: header length, type, schema version, created date, sequence,
+    // flags, message id, payload digest, payload type, payload length, payload).
     const expected = hex(`
       00 00 00 74 69 6e 70 75 74 5f 73 74 72 65 61 6d
       5f 64 61 74 61 20 20 20 20 20 20 20 20 20 20 20
