@@ -72,13 +72,14 @@ export const defaultProvider = (init = {}) => fromEnv(init);`,
 // Packages whose loading has no side effect worth keeping when nothing of them is used, which their
 // package.json does not say ("sideEffects": false). Marked so, a bundle whose live code never
 // builds an Engine (it only shares helpers of the Engine's module: versions, error statuses) drops
-// dockerode, docker-modem and their dependencies, one that never opens an SSM tunnel drops ws, and
-// one that never touches the record drops the DynamoDB document client (and with it the DynamoDB
-// client). withEngine loads the Engine with import().
+// dockerode, docker-modem and their dependencies, and one that never touches the record drops the
+// DynamoDB document client (and with it the DynamoDB client). withEngine loads the Engine with
+// import(). `ws` is marked so where it is resolved (withoutUnusedTransports): a bundle that never
+// opens an SSM tunnel drops it.
 const withoutSideEffects = {
   name: 'without-side-effects',
   setup(b) {
-    b.onResolve({ filter: /^(dockerode|ws|@aws-sdk\/lib-dynamodb)$/ }, async (args) => {
+    b.onResolve({ filter: /^(dockerode|@aws-sdk\/lib-dynamodb)$/ }, async (args) => {
       if (args.pluginData?.resolving) return undefined;
       const resolved = await b.resolve(args.path, {
         kind: args.kind,
@@ -120,7 +121,8 @@ const sdkErrorsByName = {
 // DynamoDB, SNS, Secrets Manager, ECR, Step Functions) does, so the bundles carry a module that
 // says so instead of the serde (about 15 KB). `ws` is reached through its lib/websocket.js (the
 // client the SSM tunnel uses, with the permessage-deflate, receiver and sender it requires) rather
-// than its index, which adds the server and the stream wrapper.
+// than its index, which adds the server and the stream wrapper; it has no side effect worth keeping
+// when unused.
 const withoutUnusedTransports = {
   name: 'without-unused-transports',
   setup(b) {
